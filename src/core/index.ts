@@ -1,0 +1,6 @@
+export * from './errors.js'
+export * from './resources.js'
+export * from './schema.js'
+export * from './task-spec.js'
+export * from './task-state.js'
+export * from './ids.js'
