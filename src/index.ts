@@ -1,0 +1,3 @@
+// The package entry: `import { ... } from 'bidmesh'`.
+import './polyfill.js'
+export * from './core/index.js'
