@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { addResources, subtractResources, fits, shortfall, dominantFraction, normalizeResources, formatResources, isZero } from '../../src/core/resources.js'
 
 describe('resource vectors', () => {
-  it.each([
+  it.each<{ demand: Record<string, number>, free: Record<string, number>, fits: boolean }>([
     { demand: { cpu: 1000 }, free: { cpu: 1000 }, fits: true },
     { demand: { cpu: 1001 }, free: { cpu: 1000 }, fits: false },
     { demand: { cpu: 500, gpu: 1 }, free: { cpu: 1000 }, fits: false },
