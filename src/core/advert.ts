@@ -31,6 +31,8 @@ export const nodeAdvertSchema = z.strictObject({
   pending: z.array(taskRef).max(MAX_ADVERT_TASKS),
   /** Whether this node runs `exec` tasks (`--allow-exec`). */
   allowExec: z.boolean(),
+  /** The node's listen multiaddrs, so peers that are not yet connected can dial it. */
+  addrs: z.array(z.string().min(1).max(256)).max(16),
   /** The node's HTTP API URL, so peers and tools can reach it; empty when the API is off. */
   api: z.string().max(256),
   ts: z.number().int().nonnegative()

@@ -1,0 +1,18 @@
+// The pure auction core: messages, hold ledger, feasibility → rank → select, bidder and auctioneer.
+// See README.md for the protocol and what flows through this folder.
+export * from './messages.js'
+export * from './codec.js'
+export * from './config.js'
+export * from './hold-ledger.js'
+export * from './order.js'
+export * from './fill.js'
+export * from './reasons.js'
+export * from './feasibility.js'
+export * from './policy.js'
+export { spread, usedAfter } from './spread.js'
+export { binpack } from './binpack.js'
+export * from './rank.js'
+export * from './batch.js'
+export * from './task.js'
+export * from './bidder.js'
+export * from './auctioneer.js'

@@ -1,0 +1,16 @@
+import { Command } from 'commander'
+import { registerNodeCommand } from './node-command.js'
+import { registerStatusCommand } from './status-command.js'
+import { registerSwarmCommand } from './swarm-command.js'
+
+export function buildProgram (): Command {
+  const program = new Command('bidmesh')
+    .description('a peer-to-peer task scheduler with no master')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride()
+  registerNodeCommand(program)
+  registerStatusCommand(program)
+  registerSwarmCommand(program)
+  return program
+}

@@ -1,0 +1,208 @@
+import { TopicValidatorResult, type GossipSub, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ADVERT_VERSION, type NodeAdvert } from '../core/advert.js'
+import { decodeAdvert, encodeAdvert, type AdvertDropReason } from './advert-codec.js'
+import type { ClusterView, StatusChange } from './cluster-view.js'
+import { ADVERT_TOPIC } from './topics.js'
+
+/** The parts of an advert the node fills in; the gossip layer adds version, peer, seq and time. */
+export type AdvertBody = Omit<NodeAdvert, 'v' | 'peer' | 'seq' | 'ts' | 'addrs'>
+
+export interface MeshGossipInit {
+  advertIntervalMs: number
+  suspectAfterMs: number
+  /** How many peers to keep connections to; adverts from others make the node dial them. */
+  maxPeers: number
+  /** Changes within this window go out as one advert. @default 20 */
+  debounceMs?: number
+  /** How long a ping or redial of a suspect peer may take before it counts as failed. @default 750 */
+  probeTimeoutMs?: number
+  /** The node's current state, read at every publish. */
+  body: () => AdvertBody
+  onStatusChange?: (change: StatusChange) => void
+  onAdvert?: (advert: NodeAdvert) => void
+  now?: () => number
+}
+
+export interface GossipCounters {
+  published: number
+  bytesPublished: number
+  received: number
+  bytesReceived: number
+  stale: number
+  dropped: Record<AdvertDropReason, number>
+}
+
+type MeshLibp2p = Libp2p<{ pubsub: GossipSub, ping: Ping }>
+
+/**
+ * Resource adverts over gossipsub plus the failure detector that keeps the cluster view honest.
+ * Lifecycle is start/stop; stop clears every timer it set.
+ */
+export class MeshGossip {
+  readonly counters: GossipCounters = { published: 0, bytesPublished: 0, received: 0, bytesReceived: 0, stale: 0, dropped: { oversize: 0, malformed: 0, forged: 0 } }
+  private seq = 0
+  private periodic?: ReturnType<typeof setInterval>
+  private ticker?: ReturnType<typeof setInterval>
+  private debounce?: ReturnType<typeof setTimeout>
+  private readonly probing = new Set<string>()
+  private readonly dialing = new Set<string>()
+  /** Adverts decoded by the topic validator, so the message handler does not decode twice. */
+  private readonly decoded = new WeakMap<Uint8Array, NodeAdvert>()
+  private readonly shutdown = new AbortController()
+  private readonly now: () => number
+  private readonly self: string
+
+  constructor (private readonly libp2p: MeshLibp2p, private readonly view: ClusterView, private readonly init: MeshGossipInit) {
+    this.now = init.now ?? Date.now
+    this.self = libp2p.peerId.toString()
+  }
+
+  start (): void {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(ADVERT_TOPIC, (peer, msg) => this.validate(peer, msg))
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.subscribe(ADVERT_TOPIC)
+    this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    this.periodic = setInterval(() => { this.publish() }, this.init.advertIntervalMs)
+    this.ticker = setInterval(() => { this.tick() }, Math.max(50, Math.min(250, Math.floor(this.init.suspectAfterMs / 4))))
+    this.publish()
+  }
+
+  stop (): void {
+    this.shutdown.abort()
+    clearInterval(this.periodic)
+    clearInterval(this.ticker)
+    clearTimeout(this.debounce)
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.topicValidators.delete(ADVERT_TOPIC)
+    this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+  }
+
+  /** Sends a fresh advert soon: changes close together go out as one message. */
+  advertiseSoon (): void {
+    if (this.debounce !== undefined || this.shutdown.signal.aborted) return
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined
+      this.publish()
+    }, this.init.debounceMs ?? 20)
+  }
+
+  /** Publishes this node's advert now and restarts the periodic timer. */
+  publish (): void {
+    if (this.shutdown.signal.aborted) return
+    const advert = this.makeAdvert()
+    const data = encodeAdvert(advert)
+    this.view.onAdvert(advert, this.now())
+    this.counters.published++
+    this.counters.bytesPublished += data.byteLength
+    this.libp2p.services.pubsub.publish(ADVERT_TOPIC, data).catch(() => {
+      // No mesh peer yet (a lone node) or shutting down: the next period tries again.
+    })
+  }
+
+  private makeAdvert (): NodeAdvert {
+    // Seq follows the wall clock, so adverts after a restart are newer than those before it.
+    this.seq = Math.max(this.seq + 1, this.now())
+    const addrs = this.libp2p.getMultiaddrs().slice(0, 16).map(a => a.toString())
+    return { v: ADVERT_VERSION, peer: this.self, seq: this.seq, ts: this.now(), addrs, ...this.init.body() }
+  }
+
+  private validate (peer: PeerId, msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') {
+      this.counters.dropped.forged++
+      return TopicValidatorResult.Reject
+    }
+    const result = decodeAdvert(msg.data, msg.from.toString())
+    if (!result.ok) {
+      this.counters.dropped[result.reason]++
+      return TopicValidatorResult.Reject
+    }
+    this.decoded.set(msg.data, result.advert)
+    return TopicValidatorResult.Accept
+  }
+
+  /** A peer that just joined the topic has no advert of ours yet: send one now rather than at the next period. */
+  private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {
+    if (evt.detail.subscriptions.some(s => s.subscribe && s.topic === ADVERT_TOPIC)) this.advertiseSoon()
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    if (msg.topic !== ADVERT_TOPIC) return
+    const advert = this.decoded.get(msg.data)
+    if (advert === undefined || advert.peer === this.self) return
+    this.counters.received++
+    this.counters.bytesReceived += msg.data.byteLength
+    const change = this.view.onAdvert(advert, this.now())
+    if (change === 'stale') { this.counters.stale++; return }
+    if (change !== undefined) this.init.onStatusChange?.(change)
+    // A peer we had not seen (or had buried) may not have seen us either.
+    if (change !== undefined && change.from !== 'suspect') this.advertiseSoon()
+    this.init.onAdvert?.(advert)
+    this.maybeDial(advert)
+  }
+
+  /** Keeps a connection to every peer we hear of (up to maxPeers): auctions need them, and a closed connection is the fastest death signal. */
+  private maybeDial (advert: NodeAdvert): void {
+    if (this.dialing.has(advert.peer) || advert.addrs.length === 0 || this.isConnected(advert.peer)) return
+    if (this.libp2p.getPeers().length >= this.init.maxPeers) return
+    this.dialing.add(advert.peer)
+    // Both sides learn of each other at once; let the lower id dial first so pairs don't open two
+    // connections, and the other side dial only if that did not happen.
+    const delay = this.self < advert.peer ? 0 : 1_000
+    const timer = setTimeout(() => {
+      if (this.shutdown.signal.aborted || this.isConnected(advert.peer)) { this.dialing.delete(advert.peer); return }
+      this.libp2p.dial(advert.addrs.map(a => multiaddr(a)), { signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(5_000)]) })
+        .catch(() => {})
+        .finally(() => this.dialing.delete(advert.peer))
+    }, delay)
+    this.shutdown.signal.addEventListener('abort', () => { clearTimeout(timer) }, { once: true })
+  }
+
+  private isConnected (peer: string): boolean {
+    return this.libp2p.getConnections().some(c => c.remotePeer.toString() === peer)
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail.toString()
+    const entry = this.view.get(peer)
+    if (entry === undefined || entry.status === 'dead') return
+    // A closed connection alone is not death (the peer may have pruned us): confirm with one redial.
+    this.probe(peer, entry.advert.addrs, 'connection closed and redial failed')
+  }
+
+  private tick (): void {
+    for (const change of this.view.tick(this.now())) {
+      this.init.onStatusChange?.(change)
+      if (change.to === 'suspect') {
+        const entry = this.view.get(change.peer)
+        if (entry !== undefined) this.probe(change.peer, entry.advert.addrs, 'silent and ping failed')
+      }
+    }
+  }
+
+  /** Dials (reusing any open connection) and pings the peer; failure marks it dead. */
+  private probe (peer: string, addrs: string[], reason: string): void {
+    if (this.probing.has(peer) || this.shutdown.signal.aborted) return
+    this.probing.add(peer)
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.probeTimeoutMs ?? 750)])
+    const target = addrs.length > 0 ? addrs.map(a => multiaddr(a)) : []
+    const attempt = async (): Promise<void> => {
+      await this.libp2p.services.ping.ping(target, { signal })
+    }
+    attempt().then(() => {
+      const change = this.view.onHeardFrom(peer, this.now())
+      if (change !== undefined) this.init.onStatusChange?.(change)
+    }, () => {
+      if (this.shutdown.signal.aborted) return
+      const change = this.view.onUnreachable(peer, this.now(), reason)
+      if (change !== undefined) this.init.onStatusChange?.(change)
+    }).finally(() => this.probing.delete(peer))
+  }
+}

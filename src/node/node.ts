@@ -1,0 +1,148 @@
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { LevelDatastore } from 'datastore-level'
+import type { Resources } from '../core/resources.js'
+import { ClusterView } from '../gossip/cluster-view.js'
+import { MeshGossip, type AdvertBody } from '../gossip/mesh-gossip.js'
+import { ADVERT_TOPIC } from '../gossip/topics.js'
+import type { NodeConfig } from './config.js'
+import { lockDataDir, loadOrCreatePeerKey, openDatastore } from './data-dir.js'
+import { TypedEmitter, type NodeEvents } from './events.js'
+import { createBidmeshLibp2p, type BidmeshLibp2p } from './libp2p.js'
+
+/** A node's capacity as a resource vector in accounting units (cpu in millicores). */
+export function capacityVector (c: NodeConfig['capacity']): Resources {
+  return { cpu: Math.round(c.cpu * 1000), memMb: c.memMb, gpu: c.gpu, ...c.custom }
+}
+
+/**
+ * One bidmesh peer: agent and scheduler at once. It owns the libp2p node, the gossip layer and
+ * the cluster view; the HTTP API and CLI sit on top of it.
+ */
+export class BidmeshNode {
+  readonly events = new TypedEmitter<NodeEvents>()
+  readonly capacity: Resources
+  private libp2pNode?: BidmeshLibp2p
+  private datastore?: LevelDatastore
+  private gossipLayer?: MeshGossip
+  private clusterView?: ClusterView
+  private bootstrapTimer?: ReturnType<typeof setTimeout>
+  private readonly shutdown = new AbortController()
+  private started = false
+  private unlockDataDir: () => Promise<void> = async () => {}
+
+  constructor (readonly config: NodeConfig) {
+    this.capacity = capacityVector(config.capacity)
+  }
+
+  get libp2p (): BidmeshLibp2p {
+    if (this.libp2pNode === undefined) throw new Error('node not started')
+    return this.libp2pNode
+  }
+
+  get view (): ClusterView {
+    if (this.clusterView === undefined) throw new Error('node not started')
+    return this.clusterView
+  }
+
+  get gossip (): MeshGossip {
+    if (this.gossipLayer === undefined) throw new Error('node not started')
+    return this.gossipLayer
+  }
+
+  get peerId (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  addrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  /** Gossipsub mesh peers on the advert topic, and DHT routing table size, for status pages. */
+  meshStats (): { connections: number, meshPeers: number, dhtPeers: number } {
+    const pubsub = this.libp2p.services.pubsub as GossipSub & { getMeshPeers?: (topic: string) => string[] }
+    const dht = this.libp2p.services.dht as KadDHT & { routingTable?: { size: number } }
+    return {
+      connections: this.libp2p.getConnections().length,
+      meshPeers: pubsub.getMeshPeers?.(ADVERT_TOPIC).length ?? pubsub.getSubscribers(ADVERT_TOPIC).length,
+      dhtPeers: dht.routingTable?.size ?? 0
+    }
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.unlockDataDir = await lockDataDir(this.config.dataDir)
+    try {
+      const privateKey = await loadOrCreatePeerKey(this.config.dataDir)
+      this.datastore = await openDatastore(this.config.dataDir)
+      this.libp2pNode = await createBidmeshLibp2p(this.config, { privateKey, datastore: this.datastore })
+      await this.libp2pNode.start()
+    } catch (err) {
+      await this.datastore?.close().catch(() => {})
+      await this.unlockDataDir()
+      this.started = false
+      throw err
+    }
+    const g = this.config.gossip
+    this.clusterView = new ClusterView(this.peerId, { suspectAfterMs: g.suspectAfterMs, deadAfterMs: g.deadAfterMs })
+    this.gossipLayer = new MeshGossip(this.libp2pNode, this.clusterView, {
+      advertIntervalMs: g.advertIntervalMs,
+      suspectAfterMs: g.suspectAfterMs,
+      maxPeers: g.maxPeers,
+      body: () => this.advertBody(),
+      onStatusChange: change => { this.events.emit('peer:status', change) },
+      onAdvert: advert => { this.events.emit('peer:advert', advert) }
+    })
+    this.gossipLayer.start()
+    this.dialBootstrap(0)
+  }
+
+  /** What this node tells the mesh about itself. The auction layer replaces the usage parts. */
+  protected advertBody (): AdvertBody {
+    return {
+      capacity: this.capacity,
+      free: this.capacity,
+      labels: this.config.labels,
+      usageByFramework: {},
+      runningCount: 0,
+      running: [],
+      pending: [],
+      allowExec: this.config.allowExec,
+      api: this.apiUrl ?? ''
+    }
+  }
+
+  /** Set by the API server once it listens, so adverts carry it. */
+  apiUrl?: string
+
+  /**
+   * Dials every bootstrap address; retries with backoff until at least one connects, because a
+   * swarm's nodes start in any order. Further peers come from adverts and the DHT.
+   */
+  private dialBootstrap (round: number): void {
+    const addrs = this.config.bootstrap
+    if (addrs.length === 0 || this.shutdown.signal.aborted) return
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(5_000)])
+    void Promise.allSettled(addrs.map(async a => await this.libp2p.dial(multiaddr(a), { signal }))).then(results => {
+      if (this.shutdown.signal.aborted) return
+      if (results.some(r => r.status === 'fulfilled')) return
+      const delay = Math.min(5_000, 100 * 2 ** round)
+      this.bootstrapTimer = setTimeout(() => { this.dialBootstrap(round + 1) }, delay)
+    })
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.shutdown.abort()
+    clearTimeout(this.bootstrapTimer)
+    this.gossipLayer?.stop()
+    this.libp2pNode?.services.pubsub.unsubscribe(ADVERT_TOPIC)
+    await this.libp2pNode?.stop()
+    await this.datastore?.close()
+    await this.unlockDataDir()
+    this.events.emit('node:stopped')
+  }
+}
