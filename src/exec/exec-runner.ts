@@ -149,6 +149,7 @@ export async function runExec (a: Attempt, spec: ExecTaskSpec): Promise<Ending> 
   clearTimeout(graceTimer)
   control.forced.removeEventListener('abort', onForce)
   await watcher?.flush()
+  log.flushPartial() // the pipes are closed: output after the last newline is a line too
   unsubscribe()
 
   if ('error' in exit) return { kind: 'failed', error: `cannot start ${file}: ${exit.error.message}` }

@@ -77,7 +77,13 @@ function describe (err) {
 ;(async () => {
   let mod
   try {
-    mod = await import(d.url)
+    try {
+      mod = await import(d.url)
+    } catch (err) {
+      // Insurance for a Node that gives eval code no import() callback: require(esm) (Node >= 20.19).
+      if (err === null || typeof err !== 'object' || err.code !== 'ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING') throw err
+      mod = require(require('node:url').fileURLToPath(d.url))
+    }
   } catch (err) {
     const e = describe(err)
     e.message = 'cannot load ' + d.what + ': ' + e.message

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createRunner, taskWorkDir, type Runner, type RunContext } from '../../src/exec/index.js'
-import { alive, execSpec, groupMembers, tempDir, waitFor } from './helpers.js'
+import { allGone, execSpec, groupMembers, tempDir, waitFor } from './helpers.js'
 
 let dataDir: string
 let cleanup: () => Promise<void>
@@ -27,9 +27,9 @@ function ctx (spec: RunContext['spec'], more: Partial<RunContext> = {}): RunCont
 
 describe('exec tasks', () => {
   it('succeeds with the exit code and stdout tail when no result file is written', async () => {
-    const run = runner.start(ctx(execSpec(['sh', '-c', 'echo one; echo two; echo oops >&2'])))
+    const run = runner.start(ctx(execSpec(['sh', '-c', 'echo one; echo two; echo oops >&2; printf three'])))
     const outcome = await run.done
-    expect(outcome).toMatchObject({ kind: 'succeeded', exitCode: 0, result: { exitCode: 0, stdoutTail: 'one\ntwo' } })
+    expect(outcome).toMatchObject({ kind: 'succeeded', exitCode: 0, result: { exitCode: 0, stdoutTail: 'one\ntwo\nthree' } })
     expect(outcome.durationMs).toBeGreaterThanOrEqual(0)
   })
 
@@ -108,13 +108,22 @@ describe('exec tasks', () => {
     expect(runner.logs.get(run.taskId)).toBe(run.log)
   })
 
+  it('keeps every line of a large output in the file and a bounded tail in memory', async () => {
+    const run = runner.start(ctx(execSpec(['sh', '-c', 'seq 1 20000'])))
+    expect(await run.done).toMatchObject({ kind: 'succeeded', result: { stdoutTail: expect.stringMatching(/19999\n20000$/) } })
+    const lines = (await readFile(run.log.path, 'utf8')).trim().split('\n').filter(l => l.includes(' out '))
+    expect(lines).toHaveLength(20000)
+    expect(lines.at(-1)).toMatch(/ out 20000$/)
+    expect(run.log.tail().length).toBe(1000)
+  })
+
   it('times out: kills the process and its children', async () => {
     const run = runner.start(ctx(execSpec(['sh', '-c', 'sleep 30 & sleep 30'], { timeoutMs: 400 })))
     const pid = await waitFor(() => run.pid, 5000, 'pid')
     const members = await waitFor(async () => { const m = await groupMembers(pid); return m.length >= 3 ? m : undefined }, 5000, 'sh and both sleeps')
     expect(await run.done).toMatchObject({ kind: 'timedOut', timeoutMs: 400 })
-    for (const p of members) expect(await alive(p)).toBe(false)
-    expect(await groupMembers(pid)).toEqual([])
+    expect(await allGone(members)).toBe(true)
+    await waitFor(async () => (await groupMembers(pid)).length === 0, 2000, 'empty group')
   })
 
   it('escalates to SIGKILL when the tree ignores SIGTERM', async () => {
@@ -123,7 +132,7 @@ describe('exec tasks', () => {
     const members = await waitFor(async () => { const m = await groupMembers(pid); return m.length >= 3 ? m : undefined })
     const outcome = await run.cancel('user asked')
     expect(outcome).toMatchObject({ kind: 'cancelled', reason: 'user asked' })
-    for (const p of members) expect(await alive(p)).toBe(false)
+    expect(await allGone(members)).toBe(true)
     expect(run.log.tail().map(l => l.text)).toContain('still running after 200 ms; sent SIGKILL')
   })
 
@@ -147,7 +156,7 @@ describe('exec tasks', () => {
     expect(outcome).toMatchObject({ kind: 'succeeded' })
     const bg = Number((outcome as { result: { stdoutTail: string } }).result.stdoutTail)
     expect(bg).toBeGreaterThan(0)
-    expect(await alive(bg)).toBe(false)
+    expect(await allGone([bg])).toBe(true)
   })
 
   it('restores the checkpoint file before start and uploads it when it changes and at exit', async () => {

@@ -51,3 +51,12 @@ export async function groupMembers (pgid: number): Promise<number[]> {
   }
   return out
 }
+
+/**
+ * Waits (briefly) until none of `pids` is alive. A process killed with SIGKILL has closed its
+ * pipes before the kernel marks it dead, so right after a run ends it may still show as exiting.
+ */
+export async function allGone (pids: number[], timeoutMs = 2000): Promise<boolean> {
+  await waitFor(async () => { for (const p of pids) if (await alive(p)) return false; return true }, timeoutMs, `pids ${pids.join(' ')} to die`)
+  return true
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConflictError, ValidationError } from '../../src/core/index.js'
 import { createRunner, createRunnerConfig, RunnerStoppedError, taskWorkDir, resolveInside, heapLimitMb, type RunContext } from '../../src/exec/index.js'
-import { alive, execSpec, groupMembers, jsSpec, tempDir, waitFor } from './helpers.js'
+import { allGone, execSpec, groupMembers, jsSpec, tempDir, waitFor } from './helpers.js'
 
 let dataDir: string
 let cleanup: () => Promise<void>
@@ -42,7 +42,7 @@ describe('Runner', () => {
     for (const run of [tree, stubborn, spin, polite]) {
       expect(await run.done).toMatchObject({ kind: 'interrupted', reason: 'the node is stopping' })
     }
-    for (const p of members) expect(await alive(p)).toBe(false)
+    expect(await allGone(members)).toBe(true)
     expect(runner.running()).toEqual([])
     expect(process.listenerCount('exit')).toBe(exitListeners)
     expect(() => runner.start(ctx('t-late', execSpec(['true'])))).toThrow(RunnerStoppedError)
@@ -60,7 +60,20 @@ describe('Runner', () => {
     await stopping
     expect(await run.done).toMatchObject({ kind: 'interrupted' })
     expect(await js.done).toMatchObject({ kind: 'interrupted' })
-    expect(await groupMembers(pid)).toEqual([])
+    await waitFor(async () => (await groupMembers(pid)).length === 0, 2000, 'empty group')
+  })
+
+  it('a forced stop does not wait for a checkpoint upload that hangs', async () => {
+    const runner = createRunner({ killGraceMs: 200 })
+    let called = false
+    const script = 'echo x > "$BIDMESH_CHECKPOINT_FILE"; sleep 30'
+    const run = runner.start(ctx('t-hung', execSpec(['sh', '-c', script], { checkpoint: { intervalMs: 10 } }), {
+      onCheckpoint: async () => { called = true; await new Promise(() => {}) }
+    }))
+    await waitFor(() => called, 5000, 'upload started')
+    expect(runner.running()).toEqual([expect.objectContaining({ taskId: 't-hung', kind: 'exec', pid: run.pid })])
+    await runner.stop({ signal: AbortSignal.abort() })
+    expect(await run.done).toMatchObject({ kind: 'interrupted' })
   })
 
   it('refuses to run a task twice at once, and starts the next attempt after the first ends', async () => {
