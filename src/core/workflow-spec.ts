@@ -45,9 +45,11 @@ const forEachSchema = z.union([
   inputRefSchema
 ], { error: 'must be a list of items, or { from: "<task>", field?: "<path>" } naming an upstream result' })
 
+const INPUT_KEY = /^[A-Za-z][A-Za-z0-9_-]{0,127}$/
+
 const edgesSchema = z.object({
   needs: z.array(z.string().min(1).max(128)).max(MAX_WORKFLOW_TASKS).default([]),
-  inputs: z.record(z.string().min(1).max(128), inputRefSchema)
+  inputs: z.record(z.string(), inputRefSchema)
     .refine(r => Object.keys(r).length <= 256, 'at most 256 inputs')
     .default({}),
   forEach: forEachSchema.optional()
@@ -156,10 +158,17 @@ export function mergeTaskDefaults (defaults: Record<string, unknown>, task: Reco
 
 function parseTask (raw: Record<string, unknown>, i: number, top: z.output<typeof topSchema>, issues: FieldIssue[]): WorkflowTask | undefined {
   const { needs, inputs, forEach, ...fields } = raw
+  // Input names become property names of the task's input. Checked on the raw object because a
+  // zod record silently drops a "__proto__" key; starting with a letter rules it out.
+  if (isPlainObject(inputs)) {
+    for (const key of Object.keys(inputs)) {
+      if (!INPUT_KEY.test(key)) issues.push({ path: formatPath(['tasks', i, 'inputs', key]), message: 'an input name has letters, digits, _ and - only, starting with a letter' })
+    }
+  }
   const edges = edgesSchema.safeParse({ needs, inputs, forEach })
   if (!edges.success) issues.push(...prefixed(['tasks', i], edges.error))
 
-  if ('framework' in fields && fields.framework !== top.framework) {
+  if (fields.framework !== undefined && fields.framework !== top.framework) {
     issues.push({ path: `tasks[${i}].framework`, message: `tasks run in the workflow's framework ("${top.framework}"); set framework on the workflow` })
   }
   const merged = mergeTaskDefaults(top.defaults, fields)

@@ -45,7 +45,7 @@ export class RunDraft {
     this.inFlight = state.inFlight
   }
 
-  /** The state as it stands in this draft, for reading (results, counts). */
+  /** The tasks and instances as they stand in this draft, for reading results; top-level counters are the draft's own fields. */
   get current (): RunState {
     return {
       ...this.base,
@@ -116,8 +116,6 @@ export class RunDraft {
   /** Read-only views that do not mark the draft changed. */
   peekReadyTasks (): readonly number[] { return this.ready ?? this.base.readyTasks }
   peekBackoff (): readonly number[] { return this.waiting ?? this.base.backoff }
-
-  markChanged (): void { this.changed = true }
 
   /** The new state, or the old one itself when nothing changed. */
   finish (): RunState {

@@ -9,7 +9,7 @@ import { parseOrThrow } from '../core/schema.js'
 export const ESTIMATE_ALPHA = 0.3
 /** The estimate of a task with no history yet. Any positive value ranks unknown tasks by path length in tasks. */
 export const DEFAULT_ESTIMATE_MS = 1000
-/** Task keys kept; past this the keys with the least history are dropped. Keeps the DHT record small. */
+/** Task keys `trimEstimates` keeps; past this the keys with the least history are dropped. Keeps the DHT record small. */
 export const MAX_ESTIMATE_KEYS = 512
 /** Nodes kept per key; past this the nodes with the least history are dropped. */
 export const MAX_ESTIMATE_NODES = 8
@@ -28,8 +28,9 @@ export interface EstimateSample {
 
 /**
  * Runtime estimates: key → node → sample. Each node only updates its own samples, so merging is
- * taking the newer sample per (key, node): commutative, associative and idempotent, whatever order
- * the copies travel in. A plain JSON value, shared through the DHT.
+ * taking the newer sample per (key, node), keeping the `MAX_ESTIMATE_NODES` most experienced
+ * nodes per key: commutative, associative and idempotent, whatever order the copies travel in.
+ * A plain JSON value, shared through the DHT.
  */
 export interface Estimates {
   v: 1
@@ -74,8 +75,7 @@ export function observeDuration (estimates: Estimates, o: Observation, alpha = E
   const sample: EstimateSample = prev === undefined
     ? { mean: o.durationMs, n: 1, at: o.now }
     : { mean: prev.mean + alpha * (o.durationMs - prev.mean), n: prev.n + 1, at: Math.max(prev.at, o.now) }
-  const keys = { ...estimates.keys, [o.key]: { ...slots, [o.node]: sample } }
-  return prune({ v: 1, keys })
+  return trimEstimates({ v: 1, keys: { ...estimates.keys, [o.key]: capNodes({ ...slots, [o.node]: sample }) } })
 }
 
 /**
@@ -95,7 +95,10 @@ export function estimateMs (estimates: Estimates | undefined, key: string, fallb
   return weight > 0 ? sum / weight : fallbackMs
 }
 
-/** Merges estimates from another node (or the DHT): the newer sample per (key, node) wins. */
+/**
+ * Merges estimates from another node (or the DHT): the newer sample per (key, node) wins. The
+ * result may hold more keys than either side: `trimEstimates` it before storing or publishing.
+ */
 export function mergeEstimates (a: Estimates, b: Estimates): Estimates {
   // Maps, not objects, while merging: a key such as "__proto__" must stay data.
   const keys = new Map(Object.entries(a.keys))
@@ -107,32 +110,42 @@ export function mergeEstimates (a: Estimates, b: Estimates): Estimates {
       const m = merged.get(node)
       if (m === undefined || compareSamples(s, m) > 0) merged.set(node, s)
     }
-    keys.set(key, Object.fromEntries(merged))
+    keys.set(key, capNodes(Object.fromEntries(merged)))
   }
-  return prune({ v: 1, keys: Object.fromEntries(keys) })
+  return { v: 1, keys: Object.fromEntries(keys) }
 }
 
 type Ranked = [name: string, sample: EstimateSample]
 
 /**
- * Both the per-key and the per-node cut rank by the same order the merge keeps newer samples by,
- * so pruning never breaks the merge laws: a sample dropped in between would have been dropped
- * at the end too.
+ * Orders the nodes of one key by the same order the merge keeps newer samples by (then by name),
+ * so that cutting to the top nodes commutes with merging: a sample dropped in between would
+ * have been dropped at the end too.
  */
 function byRank (a: Ranked, b: Ranked): number {
   return compareSamples(b[1], a[1]) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
 }
 
-function prune (estimates: Estimates): Estimates {
+function capNodes (slots: Record<string, EstimateSample>): Record<string, EstimateSample> {
+  const entries = Object.entries(slots)
+  if (entries.length <= MAX_ESTIMATE_NODES) return slots
+  return Object.fromEntries(entries.sort(byRank).slice(0, MAX_ESTIMATE_NODES))
+}
+
+/**
+ * Keeps the `maxKeys` keys with the most history (by their best sample). This cut is lossy and,
+ * unlike the per-key one, does not commute with merging (a key dropped here could have been
+ * kept alive by a later merge), so it is applied to a node's own copy, not inside `mergeEstimates`.
+ */
+export function trimEstimates (estimates: Estimates, maxKeys = MAX_ESTIMATE_KEYS): Estimates {
   const entries = Object.entries(estimates.keys)
-  const tooMany = entries.length > MAX_ESTIMATE_KEYS || entries.some(([, s]) => Object.keys(s).length > MAX_ESTIMATE_NODES)
-  if (!tooMany) return estimates
-  const kept = entries.flatMap(([key, slots]) => {
-    const top = Object.entries(slots).sort(byRank).slice(0, MAX_ESTIMATE_NODES)
-    return top.length === 0 ? [] : [{ key, slots: top, best: top[0]! }]
+  if (entries.length <= maxKeys) return estimates
+  const ranked = entries.flatMap(([key, slots]) => {
+    const best = Object.entries(slots).sort(byRank)[0]
+    return best === undefined ? [] : [{ key, slots, best: best[1] }]
   })
-  kept.sort((x, y) => byRank([x.key, x.best[1]], [y.key, y.best[1]]))
-  return { v: 1, keys: Object.fromEntries(kept.slice(0, MAX_ESTIMATE_KEYS).map(k => [k.key, Object.fromEntries(k.slots)])) }
+  ranked.sort((x, y) => byRank([x.key, x.best], [y.key, y.best]))
+  return { v: 1, keys: Object.fromEntries(ranked.slice(0, maxKeys).map(k => [k.key, k.slots])) }
 }
 
 const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/
@@ -149,7 +162,9 @@ const estimatesSchema = z.strictObject({
   )
 })
 
-/** Checks estimates received from another node or the DHT. Throws ValidationError. */
+/** Checks estimates received from another node or the DHT, and cuts them to the size limits. Throws ValidationError. */
 export function parseEstimates (input: unknown): Estimates {
-  return prune(parseOrThrow(estimatesSchema, input, 'estimates'))
+  const parsed = parseOrThrow(estimatesSchema, input, 'estimates')
+  const keys = Object.fromEntries(Object.entries(parsed.keys).map(([k, slots]) => [k, capNodes(slots)]))
+  return trimEstimates({ v: 1, keys })
 }

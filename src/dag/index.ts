@@ -10,7 +10,7 @@ export { readyTasks, type NodeStatus } from './ready.js'
 export { criticalPath, remainingByIndex, type CriticalPath } from './critical-path.js'
 export {
   ESTIMATE_ALPHA, DEFAULT_ESTIMATE_MS, MAX_ESTIMATE_KEYS, MAX_ESTIMATE_NODES,
-  emptyEstimates, estimateKey, observeDuration, estimateMs, mergeEstimates, parseEstimates,
+  emptyEstimates, estimateKey, observeDuration, estimateMs, mergeEstimates, trimEstimates, parseEstimates,
   type Estimates, type EstimateSample, type Observation
 } from './estimates.js'
 export { instanceKey, parseInstanceKey } from './expand.js'

@@ -79,11 +79,11 @@ export function nextActions (state: RunState, opts: NextActionsOptions): NextAct
 
   for (const t of order) {
     if (capacity <= 0 || d.status !== 'running') break
-    const tr = d.task(t)
-    if (tr.queue.length === 0) continue
-    const batch = tr.queue.slice(0, capacity)
-    d.editTask(t).queue = tr.queue.slice(batch.length)
-    if (batch.length === tr.queue.length) d.readyTasks = d.peekReadyTasks().filter(x => x !== t)
+    const queue = d.task(t).queue
+    if (queue.length === 0) continue
+    const batch = queue.slice(0, capacity)
+    d.editTask(t).queue = queue.slice(batch.length)
+    if (batch.length === queue.length) d.readyTasks = d.peekReadyTasks().filter(x => x !== t)
     const priority = scale(p, t)
     const task = state.spec.tasks[t]!
     for (const u of batch) {

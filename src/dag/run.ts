@@ -65,9 +65,11 @@ export function runSummary (state: RunState): RunSummary {
     if (tr.first !== undefined) return
     const fe = state.spec.tasks[t]!.forEach
     const n = Array.isArray(fe) ? fe.length : 1
+    // A task that never got instances: not reached yet, skipped, cancelled, or its forEach failed.
     if (tr.state === 'skipped') instances.skipped += n
     else if (tr.state === 'cancelled') instances.cancelled += n
-    else if (tr.state === 'waiting') instances.waiting += n
+    else if (tr.state === 'failed') instances.failed += n
+    else instances.waiting += n
   })
   for (const u of state.units) instances[u.state]++
   const total = Object.values(instances).reduce((a, b) => a + b, 0)

@@ -10,10 +10,11 @@ const MAX_AVOID = 16
 /** Activates every task queued in `d.toActivate`, and those that follow from it (empty fan-outs). */
 export function drain (d: RunDraft): void {
   // A loop rather than recursion: a long chain of empty fan-outs must not grow the stack.
-  while (d.toActivate.length > 0 && d.status === 'running') {
-    const t = d.toActivate.shift()!
+  for (let head = 0; head < d.toActivate.length && d.status === 'running'; head++) {
+    const t = d.toActivate[head]!
     if (d.task(t).state === 'waiting') activate(d, t)
   }
+  d.toActivate.length = 0
 }
 
 /** Creates the instances of a task whose needs have all succeeded, expanding its forEach. */
@@ -193,6 +194,8 @@ export function unitFailed (d: RunDraft, u: number, error: string, node: string 
     w.notBefore = d.now + retryDelayMs(retries, w.failures)
     if (node !== undefined) w.avoid = [...unit.avoid.filter(n => n !== node), node].slice(-MAX_AVOID)
     delete w.node
+    delete w.submittedAt
+    delete w.startedAt
     d.backoff.push(u)
     return
   }

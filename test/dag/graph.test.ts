@@ -93,7 +93,7 @@ describe('critical path', () => {
         const after = next(name)
         return after.length === 0 ? [[name]] : after.flatMap(n => paths(n).map(p => [name, ...p]))
       }
-      const sum = (p: string[]): number => p.reduce((a, n) => a + duration(n), 0)
+      const sum = (p: readonly string[]): number => p.reduce((a, n) => a + duration(n), 0)
       const cp = criticalPath(buildGraph(tasks), duration)
       for (const t of tasks) expect(cp.remainingMs[t.name]).toBe(Math.max(...paths(t.name).map(sum)))
       const longest = Math.max(...tasks.map(t => t.name).filter(n => tasks.find(t => t.name === n)!.needs.length === 0).flatMap(n => paths(n).map(sum)))

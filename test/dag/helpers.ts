@@ -23,6 +23,7 @@ export function drive (state: RunState, behave: (s: Submission, state: RunState)
   for (let step = 0; step < (opts.maxSteps ?? 10_000) && state.status === 'running'; step++) {
     const next: NextActions = nextActions(state, { now })
     state = next.state
+    if (state.status !== 'running') break
     if (next.submit.length === 0) {
       if (next.wakeAt === undefined) throw new Error(`stuck at step ${step}: nothing to submit and nothing to wait for`)
       now = next.wakeAt

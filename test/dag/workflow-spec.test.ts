@@ -63,6 +63,7 @@ tasks:
     { what: 'a reserved input key', input: { name: 'w', tasks: [{ name: 'a', kind: 'js', source: 's', forEach: [1], inputs: { item: { from: 'b' } } }] }, path: 'tasks[0].inputs.item', message: /reserved/ },
     { what: 'a non-object input with inputs', input: { name: 'w', tasks: [{ name: 'a', kind: 'js', source: 's', input: 3, forEach: [1] }] }, path: 'tasks[0].input', message: /must be an object/ },
     { what: 'a bad field path', input: { name: 'w', tasks: [{ name: 'a', kind: 'js', source: 's', inputs: { x: { from: 'b', field: 'a..b' } } }] }, path: 'tasks[0].inputs.x.field', message: /dot-separated/ },
+    { what: 'an input key that is not a plain name', input: { name: 'w', tasks: [{ name: 'a', kind: 'js', source: 's', inputs: { __proto__x: { from: 'b' } } }] }, path: 'tasks[0].inputs.__proto__x', message: /starting with a letter/ },
     { what: 'a bad policy', input: { name: 'w', failurePolicy: 'maybe', tasks: [{ name: 'a', kind: 'js', source: 's' }] }, path: 'failurePolicy', message: /failFast/ },
     { what: 'maxParallel 0', input: { name: 'w', maxParallel: 0, tasks: [{ name: 'a', kind: 'js', source: 's' }] }, path: 'maxParallel', message: /Too small/ }
   ])('rejects $what, naming $path', ({ input, path, message }) => {
@@ -70,6 +71,11 @@ tasks:
     const hit = issues.find(i => i.path === path)
     expect(hit, JSON.stringify(issues)).toBeDefined()
     expect(hit?.message).toMatch(message)
+  })
+
+  it('rejects a "__proto__" input name rather than dropping it', () => {
+    const input = JSON.parse('{"name":"w","tasks":[{"name":"a","kind":"js","source":"s","inputs":{"__proto__":{"from":"b"}}}]}') as unknown
+    expect(issuesOf(input)).toEqual([{ path: 'tasks[0].inputs.__proto__', message: 'an input name has letters, digits, _ and - only, starting with a letter' }])
   })
 
   it('reports a bad default once, not once per task', () => {
