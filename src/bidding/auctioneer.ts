@@ -1,11 +1,13 @@
 import { ValidationError } from '../core/errors.js'
 import { addResources, scaleResources, type Resources } from '../core/resources.js'
 import { zodIssues } from '../core/schema.js'
+import type { AuctioneerOutput, AuctioneerStats, CancelOutcome, PendingInfo, SubmitOutcome, TaskPhase } from './auctioneer-types.js'
 import { planBatch } from './batch.js'
 import { createAuctioneerConfig, type AuctioneerConfig } from './config.js'
 import type { PeerView } from './feasibility.js'
-import { AUCTION_VERSION, cfbTaskSchema, MAX_BATCH_TASKS, type AwardedTask, type AwardReply, type Bids, type Outgoing, type TaskRef } from './messages.js'
+import { AUCTION_VERSION, cfbTaskSchema, MAX_BATCH_TASKS, type AwardedTask, type AwardReply, type Bids, type TaskRef } from './messages.js'
 import { drfOrder, type ShareOf } from './order.js'
+import { classKey } from './rank.js'
 import { joinReasons, summarizeDeclines } from './reasons.js'
 import { toCfbTask, type AuctionTask } from './task.js'
 
@@ -17,82 +19,6 @@ export interface AuctioneerInit extends Partial<AuctioneerConfig> {
 export interface AuctioneerComponents {
   /** The weighted dominant share of a framework across the mesh (from `src/fairness`). */
   shareOf: ShareOf
-}
-
-/** A task awarded and accepted: the auction's job for it is done. */
-export interface Placed {
-  task: string
-  attempt: number
-  peer: string
-  auction: string
-}
-
-/** A task that is (still) pending, and why. */
-export interface PendingNote {
-  task: string
-  attempt: number
-  reason: string
-  /** True when waiting for capacity may help; false when no known peer can take it at all. */
-  retryable: boolean
-  retryAt: number
-}
-
-/**
- * An attempt given up on after its award went unanswered: the peer may have accepted and may run
- * it. The task goes on as `attempt + 1`; the shell should tell the peer (or let fencing do it).
- */
-export interface Superseded {
-  task: string
-  attempt: number
-  peer: string
-  reason: string
-}
-
-/** Everything an auctioneer call produces: messages to send and what happened to tasks. */
-export interface AuctioneerOutput {
-  send: Outgoing[]
-  placed: Placed[]
-  pending: PendingNote[]
-  superseded: Superseded[]
-}
-
-export type SubmitOutcome =
-  | { kind: 'queued' }
-  | { kind: 'duplicate', attempt: number }
-  | { kind: 'replaced', previousAttempt: number, awardedTo?: string }
-
-export type CancelOutcome =
-  | { kind: 'cancelled' }
-  | { kind: 'unknown' }
-  /** The award is out: the peer may run it, so the shell must cancel it there. */
-  | { kind: 'awarded', peer: string, attempt: number }
-
-export type TaskPhase = 'pending' | 'bidding' | 'awarding'
-
-export interface PendingInfo {
-  task: string
-  attempt: number
-  framework: string
-  phase: TaskPhase
-  reason: string
-  retryable: boolean
-  retryAt: number
-  failures: number
-}
-
-export interface AuctioneerStats {
-  submitted: number
-  cancelled: number
-  rounds: number
-  callsSent: number
-  probes: number
-  placed: number
-  rejected: number
-  roundTimeouts: number
-  awardResends: number
-  superseded: number
-  lateBids: number
-  invalidReplies: number
 }
 
 interface Entry {
@@ -111,6 +37,8 @@ interface Entry {
   /** Peers that declined this attempt for good (constraints, exec, too large) or never answered its award. */
   refused: Set<string>
   specBytes: number
+  /** The planner's class key, cached until `refused` or the attempt changes. */
+  classKey?: string
 }
 
 interface Round {
@@ -223,11 +151,11 @@ export class Auctioneer {
     let reserved = this.#reserved()
     const d = this.config.probes
     for (let i = 0; i < ordered.length; i += this.config.maxRoundTasks) {
-      const chunk = ordered.slice(i, i + this.config.maxRoundTasks).map(({ e }) => ({
-        ...e.task,
-        avoid: e.refused.size === 0 ? e.task.avoid : [...(e.task.avoid ?? []), ...e.refused],
-        entry: e
-      }))
+      const chunk = ordered.slice(i, i + this.config.maxRoundTasks).map(({ e }) => {
+        const avoid = e.refused.size === 0 ? e.task.avoid : [...(e.task.avoid ?? []), ...e.refused]
+        e.classKey ??= classKey({ ...e.task, avoid })
+        return { ...e.task, avoid, classKey: e.classKey, entry: e }
+      })
       const plan = planBatch(chunk, view, d, rng, { reserved, localityBonus: this.config.localityBonus })
       reserved = plan.reserved
       for (const u of plan.unprobed) this.#pend(u.task.entry, now, u.why, u.verdict === 'wait', out)
@@ -271,7 +199,8 @@ export class Auctioneer {
     if (slot.replied) return out
     slot.replied = true
     round.waiting--
-    const until = now + msg.leaseMs
+    // The lease started when the bidder replied and the award still has to travel: count on half of it.
+    const until = now + msg.leaseMs / 2
     for (const b of msg.bids) {
       if (!slot.tasks.has(b.task) || round.tasks.get(b.task) !== b.attempt) { this.#stats.invalidReplies++; continue }
       push(round.bids, b.task, { peer, score: b.score, until })
@@ -304,7 +233,10 @@ export class Auctioneer {
       const e = this.#liveAward(r.task, r.attempt, state)
       if (e === undefined) continue
       this.#stats.rejected++
-      this.#pend(e, now, `${peer} rejected the award: ${r.reason}`, true, out)
+      // After a resend the first copy may have been accepted (and the bidder may have forgotten
+      // it since): re-bidding the same attempt could run it twice, so fence it with the next one.
+      if (state.tries > 0) this.#supersede(e, r.attempt, peer, `award to ${peer} rejected after a resend (${r.reason})`, now, out)
+      else this.#pend(e, now, `${peer} rejected the award: ${r.reason}`, true, out)
     }
     if (state.tasks.size === 0) this.#awards.delete(state.key)
     return out
@@ -335,8 +267,8 @@ export class Auctioneer {
   }
 
   /** An advert showed new capacity: pending tasks are bid again at the next plan, whatever their backoff. */
-  onCapacityChange (): void {
-    for (const e of this.#tasks.values()) if (e.phase === 'pending') e.retryAt = Number.NEGATIVE_INFINITY
+  onCapacityChange (now: number): void {
+    for (const e of this.#tasks.values()) if (e.phase === 'pending' && e.retryAt > now) e.retryAt = now
   }
 
   /** The failure detector gave a peer up: stop waiting for its bids, and give up its unanswered awards. */
@@ -429,7 +361,9 @@ export class Auctioneer {
         continue
       }
       const declines = round.declines.get(task) ?? []
-      for (const dcl of declines) if (!dcl.retryable) e.refused.add(dcl.peer)
+      for (const dcl of declines) {
+        if (!dcl.retryable && !e.refused.has(dcl.peer)) { e.refused.add(dcl.peer); e.classKey = undefined }
+      }
       const unanswered = silent.filter(s => s.has(task)).length
       const lapsed = bids.length > 0 ? 'bids lapsed before the award' : undefined
       const retryable = declines.length === 0 || unanswered > 0 || declines.some(x => x.retryable)
@@ -481,14 +415,18 @@ export class Auctioneer {
     this.#awards.delete(state.key)
     for (const [task, attempt] of state.tasks) {
       const e = this.#liveAward(task, attempt, state)
-      if (e === undefined) continue
-      // The peer may have accepted: a new attempt number fences that copy (the peer kills it when it learns).
-      this.#stats.superseded++
-      out.superseded.push({ task, attempt, peer: state.peer, reason: 'award unanswered' })
-      e.task = { ...e.task, attempt: attempt + 1 }
-      e.refused = new Set([state.peer])
-      this.#pend(e, now, `award to ${state.peer} unanswered; retrying as attempt ${attempt + 1}`, true, out)
+      if (e !== undefined) this.#supersede(e, attempt, state.peer, `award to ${state.peer} unanswered`, now, out)
     }
+  }
+
+  /** The peer may run `attempt`: bid the task again as the next attempt, which fences that copy. */
+  #supersede (e: Entry, attempt: number, peer: string, reason: string, now: number, out: AuctioneerOutput): void {
+    this.#stats.superseded++
+    out.superseded.push({ task: e.task.id, attempt, peer, reason })
+    e.task = { ...e.task, attempt: attempt + 1 }
+    e.refused = new Set([peer])
+    e.classKey = undefined
+    this.#pend(e, now, `${reason}; retrying as attempt ${attempt + 1}`, true, out)
   }
 
   #liveAward (task: string, attempt: number, state: AwardState): Entry | undefined {

@@ -2,7 +2,7 @@ import { addResources, fits, scaleResources, subtractResources, type Resources }
 import { checkFeasibility, type PeerView, type Verdict } from './feasibility.js'
 import { Heap } from './heap.js'
 import { policyFor, type PlacementPolicy } from './policy.js'
-import { DEFAULT_LOCALITY_BONUS, type PlanTask } from './rank.js'
+import { classKey, DEFAULT_LOCALITY_BONUS, type PlanTask } from './rank.js'
 import { joinReasons, plural } from './reasons.js'
 
 export interface BatchOptions {
@@ -77,7 +77,7 @@ export function planBatch<T extends PlanTask> (tasks: readonly T[], view: readon
     c.policy.score(c.demand, freeNow(p), p.advert.capacity) + (c.local.has(p.peer) ? bonus : 0)
 
   for (const task of tasks) {
-    const k = classKey(task)
+    const k = task.classKey ?? classKey(task)
     let cls = classes.get(k)
     if (cls === undefined) {
       const feas = checkFeasibility(task, view, reserved)
@@ -125,13 +125,4 @@ export function planBatch<T extends PlanTask> (tasks: readonly T[], view: readon
     plan.probed.push({ task, peers: picked.map(c => c.view.peer), why: cls.why })
   }
   return plan
-}
-
-/** Tasks with equal keys are interchangeable for filtering and ranking. */
-function classKey (t: PlanTask): string {
-  const sorted = (r: Readonly<Record<string, unknown>>): Array<[string, unknown]> => Object.entries(r).sort((a, b) => a[0] < b[0] ? -1 : 1)
-  return JSON.stringify([
-    sorted(t.demand), sorted(t.constraints), t.kind, t.placement,
-    [...(t.avoid ?? [])].sort(), [...(t.locality ?? [])].sort()
-  ])
 }

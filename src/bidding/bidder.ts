@@ -1,9 +1,10 @@
-import { dominantFraction, fits, shortfall, addResources, type Resources } from '../core/resources.js'
+import { addResources, dominantFraction, fits, shortfall, type Resources } from '../core/resources.js'
 import { constraintsHold, parseTaskSpec, taskDemand, type TaskSpec } from '../core/task-spec.js'
+import type { AwardOutcome, BidderOutput, BidderStats, StaleCopy } from './bidder-types.js'
 import { createBidderConfig, type BidderConfig } from './config.js'
 import { progressiveFill } from './fill.js'
 import { HoldLedger } from './hold-ledger.js'
-import { AUCTION_VERSION, MAX_REASON_CHARS, type Award, type AwardReply, type Bid, type CallForBids, type CfbTask, type Decline, type Outgoing, type Release } from './messages.js'
+import { AUCTION_VERSION, MAX_REASON_CHARS, type Award, type AwardReply, type Bid, type CallForBids, type CfbTask, type Decline, type Release } from './messages.js'
 import type { ShareOf, ShareWith } from './order.js'
 import { policyFor } from './policy.js'
 
@@ -19,60 +20,6 @@ export interface BidderComponents {
   shareOf: ShareOf
   /** The share a framework would have with `extra` more; see `ShareWith`. */
   shareWith?: ShareWith
-}
-
-/** A local copy of an older attempt that a newer attempt superseded: the shell must kill it. */
-export interface StaleCopy {
-  task: string
-  attempt: number
-  reason: string
-}
-
-export interface BidderOutput {
-  send: Outgoing[]
-  stale: StaleCopy[]
-}
-
-/** A task this node accepted: the shell starts it (and later calls `onTaskFinished`). */
-export interface StartTask {
-  task: string
-  attempt: number
-  framework: string
-  demand: Resources
-  /** The auctioneer that awarded it. */
-  from: string
-  auction: string
-  /** The validated spec when the award carried one; otherwise the shell fetches it. */
-  spec?: TaskSpec
-}
-
-export interface AwardOutcome extends BidderOutput {
-  start: StartTask[]
-}
-
-/** Counters for metrics; `invalid` counts messages a correct peer would not send (or sends only when very late). */
-export interface BidderStats {
-  calls: number
-  bids: number
-  declines: number
-  /** Contention windows decided. */
-  windows: number
-  holdsExpired: number
-  accepted: number
-  rejected: number
-  released: number
-  staleKilled: number
-  duplicates: number
-  invalid: {
-    senderMismatch: number
-    /** An award for a hold that another auctioneer placed. */
-    notCaller: number
-    unknownAuction: number
-    unknownHold: number
-    staleAttempt: number
-    badSpec: number
-    badRelease: number
-  }
 }
 
 interface Entry {
@@ -102,6 +49,14 @@ type Admission =
 
 /** How many lapsed holds to remember, so that a late award is told "expired" instead of "unknown". */
 const RECENT_EXPIRED = 4096
+/**
+ * How many ended tasks to remember. An award may arrive again after its task ended here (a
+ * duplicate, or a resend after a lost reply); it must be answered "accepted" again, never
+ * "unknown", or the auctioneer would award the same attempt to another node.
+ */
+const RECENT_ENDED = 16_384
+
+interface Remembered { from: string, auction: string, attempt: number }
 
 /**
  * The bidder of one node: answers calls for bids from its own true free capacity (a HoldLedger,
@@ -120,7 +75,8 @@ export class Bidder {
   readonly ledger: HoldLedger
   readonly #components: BidderComponents
   readonly #entries = new Map<string, Entry>()
-  readonly #recentExpired = new Map<string, { from: string, auction: string, attempt: number }>()
+  readonly #recentExpired = new Map<string, Remembered>()
+  readonly #recentEnded = new Map<string, Remembered>()
   #queue: QueuedCall[] = []
   #queuedTasks = 0
   #windowEndsAt: number | undefined
@@ -168,7 +124,8 @@ export class Bidder {
       else declines.push({ task: t.task, attempt: t.attempt, reason: a.reason, retryable: a.retryable })
     }
 
-    if (this.#queue.length === 0 && fitsTogether(fresh, this.ledger.free())) {
+    // Nothing new to place (all declined or re-bid), or everything fits while nobody waits: answer now.
+    if (fresh.length === 0 || (this.#queue.length === 0 && fitsTogether(fresh, this.ledger.free()))) {
       for (const t of fresh) this.#grant(t, from, msg.auction, now, leaseMs, bids, declines)
       this.#reply(out, from, msg.auction, leaseMs, bids, declines)
       return out
@@ -221,8 +178,8 @@ export class Bidder {
   /**
    * Commits the holds of an award (accept) or refuses it (reject): unknown or lapsed hold, a hold
    * of another auctioneer, another auction, a stale attempt, or a spec that is invalid or asks for
-   * more than was held. A repeated award of a task already running here is accepted again, so the
-   * auctioneer may resend an award whose reply was lost.
+   * more than was held. A repeated award of a task that runs (or lately ran) here is accepted
+   * again, so the auctioneer may resend an award whose reply was lost.
    */
   onAward (msg: Award, now: number, from: string): AwardOutcome {
     const out: AwardOutcome = { send: [], stale: [], start: [] }
@@ -235,8 +192,10 @@ export class Bidder {
     for (const { task, attempt, spec } of msg.tasks) {
       const e = this.#entries.get(task)
       if (e === undefined) {
-        const r = this.#recentExpired.get(task)
-        if (r !== undefined && r.from === from && r.auction === msg.auction && r.attempt === attempt) reject(task, attempt, 'hold expired')
+        const ended = this.#recentEnded.get(task)
+        const lapsed = this.#recentExpired.get(task)
+        if (ended !== undefined && same(ended, from, msg.auction, attempt)) accepted.push({ task, attempt })
+        else if (lapsed !== undefined && same(lapsed, from, msg.auction, attempt)) reject(task, attempt, 'hold expired')
         else { this.#stats.invalid.unknownHold++; reject(task, attempt, 'no such hold') }
         continue
       }
@@ -352,6 +311,12 @@ export class Bidder {
   /** Attempt fencing and the checks that do not depend on free capacity. */
   #admit (t: CfbTask, from: string, auction: string, now: number, leaseMs: number, out: BidderOutput): Admission {
     const e = this.#entries.get(t.task)
+    const ended = e === undefined ? this.#recentEnded.get(t.task) : undefined
+    if (ended !== undefined && t.attempt <= ended.attempt) {
+      // This attempt (or a newer one) already ran here: it must not run again.
+      if (t.attempt < ended.attempt) this.#stats.invalid.staleAttempt++
+      return { kind: 'decline', reason: t.attempt < ended.attempt ? 'stale attempt' : 'already ran here', retryable: false }
+    }
     if (e !== undefined) {
       if (t.attempt < e.attempt) {
         this.#stats.invalid.staleAttempt++
@@ -423,8 +388,12 @@ export class Bidder {
   }
 
   #drop (e: Entry): void {
-    if (e.state === 'held') this.ledger.release(e.task)
-    else this.ledger.finish(e.task)
+    if (e.state === 'held') {
+      this.ledger.release(e.task)
+    } else {
+      this.ledger.finish(e.task)
+      remember(this.#recentEnded, e.task, { from: e.from, auction: e.auction, attempt: e.attempt }, RECENT_ENDED)
+    }
     this.#entries.delete(e.task)
   }
 
@@ -434,13 +403,22 @@ export class Bidder {
       if (e === undefined) continue
       this.#entries.delete(key)
       this.#stats.holdsExpired++
-      this.#recentExpired.delete(key)
-      this.#recentExpired.set(key, { from: e.from, auction: e.auction, attempt: e.attempt })
-      if (this.#recentExpired.size > RECENT_EXPIRED) {
-        const oldest = this.#recentExpired.keys().next()
-        if (oldest.done !== true) this.#recentExpired.delete(oldest.value)
-      }
+      remember(this.#recentExpired, key, { from: e.from, auction: e.auction, attempt: e.attempt }, RECENT_EXPIRED)
     }
+  }
+}
+
+function same (r: Remembered, from: string, auction: string, attempt: number): boolean {
+  return r.from === from && r.auction === auction && r.attempt === attempt
+}
+
+/** A bounded memory: the newest `cap` keys, oldest dropped first. */
+function remember<V> (map: Map<string, V>, key: string, value: V, cap: number): void {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > cap) {
+    const oldest = map.keys().next()
+    if (oldest.done !== true) map.delete(oldest.value)
   }
 }
 

@@ -3,11 +3,14 @@ import { fits, shortfall, subtractResources, type Resources } from '../core/reso
 import { constraintsHold, type TaskSpec } from '../core/task-spec.js'
 import { formatAmount, joinReasons, plural } from './reasons.js'
 
+/** The part of a peer's advert that placement reads; a full `NodeAdvert` is one. */
+export type AdvertView = Pick<NodeAdvert, 'capacity' | 'free' | 'labels' | 'allowExec'>
+
 /** One peer as the cluster view (gossip plus failure detector) shows it. */
 export interface PeerView {
   readonly peer: string
   readonly status: PeerStatus
-  readonly advert: NodeAdvert
+  readonly advert: AdvertView
 }
 
 export type TaskKind = 'exec' | 'js'

@@ -50,6 +50,20 @@ export interface PlanTask extends Requirement {
   readonly id: string
   readonly placement: Placement
   readonly locality?: readonly string[]
+  /**
+   * Equal for tasks that filter and rank alike (see `classKey`); callers that plan the same task
+   * many times may compute it once and pass it in.
+   */
+  readonly classKey?: string
+}
+
+/** Tasks with equal keys need the same thing (demand, constraints, kind, placement, avoid, locality). */
+export function classKey (t: Omit<PlanTask, 'id' | 'classKey'>): string {
+  const sorted = (r: Readonly<Record<string, unknown>>): Array<[string, unknown]> => Object.entries(r).sort((a, b) => a[0] < b[0] ? -1 : 1)
+  return JSON.stringify([
+    sorted(t.demand), sorted(t.constraints), t.kind, t.placement,
+    [...(t.avoid ?? [])].sort(), [...(t.locality ?? [])].sort()
+  ])
 }
 
 /**

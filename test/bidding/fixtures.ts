@@ -1,30 +1,21 @@
 // Shared builders for the bidding tests: adverts, views and tasks with sensible defaults.
-import type { NodeAdvert, PeerStatus } from '../../src/core/advert.js'
+import type { PeerStatus } from '../../src/core/advert.js'
 import type { Resources } from '../../src/core/resources.js'
-import type { PeerView } from '../../src/bidding/feasibility.js'
+import type { AdvertView, PeerView } from '../../src/bidding/feasibility.js'
 import type { AuctionTask } from '../../src/bidding/task.js'
 import type { AuctionMessage } from '../../src/bidding/messages.js'
 
-export function advert (peer: string, capacity: Resources, opts: { free?: Resources, labels?: Record<string, string>, allowExec?: boolean } = {}): NodeAdvert {
+export function advert (capacity: Resources, opts: { free?: Resources, labels?: Record<string, string>, allowExec?: boolean } = {}): AdvertView {
   return {
-    v: 1,
-    peer,
-    seq: 1,
     capacity: { ...capacity },
     free: { ...(opts.free ?? capacity) },
     labels: opts.labels ?? {},
-    usageByFramework: {},
-    runningCount: 0,
-    running: [],
-    pending: [],
-    allowExec: opts.allowExec ?? true,
-    api: '',
-    ts: 0
+    allowExec: opts.allowExec ?? true
   }
 }
 
 export function peer (id: string, capacity: Resources, opts: { free?: Resources, labels?: Record<string, string>, allowExec?: boolean, status?: PeerStatus } = {}): PeerView {
-  return { peer: id, status: opts.status ?? 'alive', advert: advert(id, capacity, opts) }
+  return { peer: id, status: opts.status ?? 'alive', advert: advert(capacity, opts) }
 }
 
 export function task (id: string, demand: Resources, opts: Partial<AuctionTask> = {}): AuctionTask {

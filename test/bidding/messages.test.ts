@@ -4,7 +4,7 @@ import { parseAuctionMessage, MAX_BATCH_TASKS } from '../../src/bidding/messages
 import { decodeAuctionMessage, encodeAuctionMessage } from '../../src/bidding/codec.js'
 import { validMessages } from './fixtures.js'
 
-const [cfb] = validMessages as [Record<string, any>]
+const cfb = validMessages[0] as unknown as Record<string, any>
 
 describe('auction messages', () => {
   it.each(validMessages.map(msg => ({ type: msg.type, msg })))('accepts a valid $type and round-trips it through bytes', ({ msg }) => {
@@ -12,7 +12,7 @@ describe('auction messages', () => {
     expect(decodeAuctionMessage(encodeAuctionMessage(msg))).toEqual({ ok: true, msg })
   })
 
-  it.each<[string, unknown, string]>([
+  it.each(([
     ['unknown type', { ...cfb, type: 'hello' }, 'type'],
     ['other version', { ...cfb, v: 2 }, 'v'],
     ['extra field', { ...cfb, extra: 1 }, ''],
@@ -27,7 +27,7 @@ describe('auction messages', () => {
     ['long reason', { type: 'bids', v: 1, auction: 'a', leaseMs: 1, bids: [], declines: [{ task: 't', attempt: 1, reason: 'x'.repeat(1000), retryable: true }] }, 'declines[0].reason'],
     ['bid and decline of one task', { type: 'bids', v: 1, auction: 'a', leaseMs: 1, bids: [{ task: 't', attempt: 1, score: 1 }], declines: [{ task: 't', attempt: 1, reason: 'x', retryable: true }] }, ''],
     ['not an object', 'cfb', '']
-  ].map(([name, input, path]) => ({ name, input, path })))('rejects $name with an error value naming "$path"', ({ input, path }) => {
+  ] satisfies Array<[string, unknown, string]>).map(([name, input, path]) => ({ name, input, path })))('rejects $name with an error value naming "$path"', ({ input, path }) => {
     const r = parseAuctionMessage(input)
     expect(r.ok).toBe(false)
     if (r.ok) return
@@ -54,13 +54,13 @@ describe('auction messages', () => {
     fc.assert(fc.property(fc.anything({ withNullPrototype: true, withObjectString: true, withBigInt: true, withMap: true, withSet: true, withDate: true, withTypedArray: true, withSparseArray: true }), input => {
       const r = parseAuctionMessage(input)
       expect(typeof r.ok).toBe('boolean')
-    }), { numRuns: 500 })
+    }), { numRuns: 300 })
   })
 
   it('never throws on random bytes (fuzz)', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), bytes => {
       expect(typeof decodeAuctionMessage(bytes).ok).toBe('boolean')
-    }), { numRuns: 500 })
+    }), { numRuns: 300 })
   })
 
   it('never throws on mutations of valid messages, and whatever it accepts is valid (fuzz)', () => {
@@ -75,7 +75,7 @@ describe('auction messages', () => {
       if (wire !== undefined) expect(decodeAuctionMessage(wire).ok).toBe(true)
       const bytes = safeEncode(copy)
       if (bytes !== undefined) expect(typeof decodeAuctionMessage(bytes).ok).toBe('boolean')
-    }), { numRuns: Number(process.env.FUZZ_RUNS ?? 800) })
+    }), { numRuns: Number(process.env.FUZZ_RUNS ?? 500) })
   })
 })
 
