@@ -11,5 +11,5 @@ if (name === undefined || !available.includes(name)) {
   console.error(`usage: npm run bench -- <${available.join('|')}> [args]`)
   process.exit(name === undefined ? 0 : 2)
 }
-const mod = await import(`./${name}.ts`) as { run: (args: string[]) => Promise<void> }
+const mod = await import(`./${name}.js`) as { run: (args: string[]) => Promise<void> }
 await mod.run(args)

@@ -3,7 +3,7 @@ import type { NodeEvents } from '../node/events.js'
 import type { RouteContext } from './http.js'
 
 /** The events `GET /v1/events` streams, as server-sent events named after the node event. */
-const STREAMED: Array<keyof NodeEvents & string> = ['peer:status']
+const STREAMED: Array<keyof NodeEvents> = ['peer:status']
 
 /** Streams node events as server-sent events until the client goes away. */
 export function streamEvents (node: BidmeshNode, { req, res }: RouteContext): void {

@@ -55,7 +55,7 @@ export interface RouteContext {
   query: URLSearchParams
 }
 
-export type Handler = (ctx: RouteContext) => Promise<unknown> | unknown
+export type Handler = (ctx: RouteContext) => unknown
 
 interface Route { method: string, pattern: RegExp, handler: Handler }
 

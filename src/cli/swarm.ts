@@ -8,6 +8,8 @@ export interface SwarmOptions {
   /** API of node i on basePort + i, libp2p on basePort + 100 + i; 0 picks free ports. */
   basePort: number
   dataDir: string
+  /** The CLI script the nodes run. @default this process's script (the running `bidmesh`) */
+  cli?: string
   /** Extra flags for every node (e.g. `--cpu 2`). */
   nodeArgs?: string[]
   /** How long to wait for all nodes to be ready. @default 60 s */
@@ -50,7 +52,7 @@ export class Swarm {
     rmSync(readyFile, { force: true })
     const port = (offset: number): string => this.opts.basePort === 0 ? '0' : String(this.opts.basePort + offset + index)
     const args = [
-      ...process.execArgv, process.argv[1] ?? '', 'node',
+      ...(this.opts.cli === undefined ? process.execArgv : []), this.opts.cli ?? process.argv[1] ?? '', 'node',
       '--listen', `/ip4/127.0.0.1/tcp/${port(100)}`,
       '--api-port', port(0),
       '--data', dataDir,

@@ -40,5 +40,20 @@ export const nodeAdvertSchema = z.strictObject({
 
 export type NodeAdvert = z.output<typeof nodeAdvertSchema>
 
+/**
+ * The beat a node sends when its advert has not changed: proof of life at a fraction of the
+ * bytes. Gossip costs grow with nodes × mesh degree per beat, so the beat stays tiny and the
+ * full advert goes out only on change, when a peer joins, and every few beats as a refresh.
+ */
+export const heartbeatSchema = z.strictObject({
+  v: z.literal(ADVERT_VERSION),
+  peer: z.string().min(1).max(128),
+  /** Shares the advert's sequence: a beat is newer than every advert sent before it. */
+  seq: z.number().int().nonnegative(),
+  hb: z.literal(1)
+})
+
+export type Heartbeat = z.output<typeof heartbeatSchema>
+
 /** A peer as one node sees it. */
 export type PeerStatus = 'alive' | 'suspect' | 'dead'

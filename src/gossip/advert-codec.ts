@@ -1,15 +1,16 @@
-import { MAX_ADVERT_BYTES, nodeAdvertSchema, type NodeAdvert } from '../core/advert.js'
+import { heartbeatSchema, MAX_ADVERT_BYTES, nodeAdvertSchema, type Heartbeat, type NodeAdvert } from '../core/advert.js'
 
 export type AdvertDropReason = 'oversize' | 'malformed' | 'forged'
 
 export type DecodedAdvert =
   | { ok: true, advert: NodeAdvert }
+  | { ok: true, heartbeat: Heartbeat }
   | { ok: false, reason: AdvertDropReason, detail: string }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-export function encodeAdvert (advert: NodeAdvert): Uint8Array {
+export function encodeAdvert (advert: NodeAdvert | Heartbeat): Uint8Array {
   return encoder.encode(JSON.stringify(advert))
 }
 
@@ -27,7 +28,8 @@ export function decodeAdvert (data: Uint8Array, from: string): DecodedAdvert {
   } catch (err: any) {
     return { ok: false, reason: 'malformed', detail: `not JSON: ${err.message}` }
   }
-  const parsed = nodeAdvertSchema.safeParse(json)
+  const isBeat = typeof json === 'object' && json !== null && 'hb' in json
+  const parsed = isBeat ? heartbeatSchema.safeParse(json) : nodeAdvertSchema.safeParse(json)
   if (!parsed.success) {
     return { ok: false, reason: 'malformed', detail: parsed.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ') }
   }
@@ -35,5 +37,5 @@ export function decodeAdvert (data: Uint8Array, from: string): DecodedAdvert {
   if (parsed.data.peer !== from) {
     return { ok: false, reason: 'forged', detail: `advert for ${parsed.data.peer} signed by ${from}` }
   }
-  return { ok: true, advert: parsed.data }
+  return 'hb' in parsed.data ? { ok: true, heartbeat: parsed.data } : { ok: true, advert: parsed.data }
 }

@@ -13,6 +13,8 @@ export interface PeerEntry {
   peer: string
   status: PeerStatus
   advert: NodeAdvert
+  /** The newest sequence heard from the peer, by advert or heartbeat. */
+  lastSeq: number
   /** Local clock when we last heard from the peer (advert or successful ping). */
   lastSeen: number
   /** Local clock when `status` last changed. */
@@ -49,13 +51,27 @@ export class ClusterView {
   onAdvert (advert: NodeAdvert, now: number): StatusChange | 'stale' | undefined {
     const entry = this.peers.get(advert.peer)
     if (entry === undefined) {
-      this.peers.set(advert.peer, { peer: advert.peer, status: 'alive', advert, lastSeen: now, statusSince: now })
+      this.peers.set(advert.peer, { peer: advert.peer, status: 'alive', advert, lastSeq: advert.seq, lastSeen: now, statusSince: now })
       return { peer: advert.peer, from: 'unknown', to: 'alive', reason: 'first advert' }
     }
-    if (advert.seq <= entry.advert.seq) return 'stale'
+    if (advert.seq <= entry.lastSeq) return 'stale'
     entry.advert = advert
+    entry.lastSeq = Math.max(entry.lastSeq, advert.seq)
     entry.lastSeen = now
     return this.setStatus(entry, 'alive', now, entry.status === 'dead' ? 'came back' : 'advert')
+  }
+
+  /**
+   * Takes a heartbeat: proof of life for a peer whose advert we hold. A beat from a peer we have
+   * no advert for is 'unknown' (its full advert will follow); an old one is 'stale'.
+   */
+  onHeartbeat (peer: string, seq: number, now: number): StatusChange | 'stale' | 'unknown' | undefined {
+    const entry = this.peers.get(peer)
+    if (entry === undefined) return 'unknown'
+    if (seq <= entry.lastSeq) return 'stale'
+    entry.lastSeq = seq
+    entry.lastSeen = now
+    return this.setStatus(entry, 'alive', now, entry.status === 'dead' ? 'came back' : 'heartbeat')
   }
 
   /** A ping or other direct exchange succeeded: the peer is there even if its adverts are late. */

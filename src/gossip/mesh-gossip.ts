@@ -2,7 +2,7 @@ import { TopicValidatorResult, type GossipSub, type Message, type SubscriptionCh
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ADVERT_VERSION, type NodeAdvert } from '../core/advert.js'
+import { ADVERT_VERSION, type Heartbeat, type NodeAdvert } from '../core/advert.js'
 import { decodeAdvert, encodeAdvert, type AdvertDropReason } from './advert-codec.js'
 import type { ClusterView, StatusChange } from './cluster-view.js'
 import { ADVERT_TOPIC } from './topics.js'
@@ -15,8 +15,10 @@ export interface MeshGossipInit {
   suspectAfterMs: number
   /** How many peers to keep connections to; adverts from others make the node dial them. */
   maxPeers: number
-  /** Changes within this window go out as one advert. @default 20 */
+  /** Changes within this window go out as one advert, so a busy node sends at most one advert per window. @default 50 */
   debounceMs?: number
+  /** An unchanged advert is re-sent in full every this many beats (heartbeats in between). @default 5 */
+  fullEvery?: number
   /** How long a ping or redial of a suspect peer may take before it counts as failed. @default 750 */
   probeTimeoutMs?: number
   /** The node's current state, read at every publish. */
@@ -28,6 +30,7 @@ export interface MeshGossipInit {
 
 export interface GossipCounters {
   published: number
+  heartbeats: number
   bytesPublished: number
   received: number
   bytesReceived: number
@@ -42,15 +45,20 @@ type MeshLibp2p = Libp2p<{ pubsub: GossipSub, ping: Ping }>
  * Lifecycle is start/stop; stop clears every timer it set.
  */
 export class MeshGossip {
-  readonly counters: GossipCounters = { published: 0, bytesPublished: 0, received: 0, bytesReceived: 0, stale: 0, dropped: { oversize: 0, malformed: 0, forged: 0 } }
+  readonly counters: GossipCounters = { published: 0, heartbeats: 0, bytesPublished: 0, received: 0, bytesReceived: 0, stale: 0, dropped: { oversize: 0, malformed: 0, forged: 0 } }
   private seq = 0
+  /** The body of the last full advert sent, to tell a change from a beat. */
+  private lastBody = ''
+  private beatsSinceFull = 0
+  private forceFull = true
   private periodic?: ReturnType<typeof setInterval>
   private ticker?: ReturnType<typeof setInterval>
   private debounce?: ReturnType<typeof setTimeout>
   private readonly probing = new Set<string>()
   private readonly dialing = new Set<string>()
-  /** Adverts decoded by the topic validator, so the message handler does not decode twice. */
-  private readonly decoded = new WeakMap<Uint8Array, NodeAdvert>()
+  private readonly dialTimers = new Set<ReturnType<typeof setTimeout>>()
+  /** Messages decoded by the topic validator, so the message handler does not decode twice. */
+  private readonly decoded = new WeakMap<Uint8Array, NodeAdvert | Heartbeat>()
   private readonly shutdown = new AbortController()
   private readonly now: () => number
   private readonly self: string
@@ -67,9 +75,9 @@ export class MeshGossip {
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.subscribe(ADVERT_TOPIC)
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
-    this.periodic = setInterval(() => { this.publish() }, this.init.advertIntervalMs)
+    this.periodic = setInterval(() => { this.publish(false) }, this.init.advertIntervalMs)
     this.ticker = setInterval(() => { this.tick() }, Math.max(50, Math.min(250, Math.floor(this.init.suspectAfterMs / 4))))
-    this.publish()
+    this.publish(true)
   }
 
   stop (): void {
@@ -77,6 +85,8 @@ export class MeshGossip {
     clearInterval(this.periodic)
     clearInterval(this.ticker)
     clearTimeout(this.debounce)
+    for (const t of this.dialTimers) clearTimeout(t)
+    this.dialTimers.clear()
     const pubsub = this.libp2p.services.pubsub
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
@@ -84,33 +94,50 @@ export class MeshGossip {
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
   }
 
-  /** Sends a fresh advert soon: changes close together go out as one message. */
+  /**
+   * Sends the full advert soon: the node's state changed, or a peer appeared that lacks it.
+   * Changes close together go out as one message.
+   */
   advertiseSoon (): void {
+    this.forceFull = true
     if (this.debounce !== undefined || this.shutdown.signal.aborted) return
     this.debounce = setTimeout(() => {
       this.debounce = undefined
-      this.publish()
-    }, this.init.debounceMs ?? 20)
+      this.publish(true)
+    }, this.init.debounceMs ?? 50)
   }
 
-  /** Publishes this node's advert now and restarts the periodic timer. */
-  publish (): void {
+  /**
+   * Publishes this node's state: the full advert when it changed (or `full`, or a refresh is
+   * due), else a heartbeat.
+   */
+  publish (full: boolean): void {
     if (this.shutdown.signal.aborted) return
-    const advert = this.makeAdvert()
-    const data = encodeAdvert(advert)
-    this.view.onAdvert(advert, this.now())
-    this.counters.published++
+    // Seq follows the wall clock, so messages after a restart are newer than those before it.
+    this.seq = Math.max(this.seq + 1, this.now())
+    const addrs = this.libp2p.getMultiaddrs().slice(0, 16).map(a => a.toString())
+    const body = { addrs, ...this.init.body() }
+    const bodyText = JSON.stringify(body)
+    const sendFull = full || this.forceFull || bodyText !== this.lastBody || this.beatsSinceFull + 1 >= (this.init.fullEvery ?? 5)
+    let data: Uint8Array
+    if (sendFull) {
+      const advert: NodeAdvert = { v: ADVERT_VERSION, peer: this.self, seq: this.seq, ts: this.now(), ...body }
+      data = encodeAdvert(advert)
+      this.view.onAdvert(advert, this.now())
+      this.lastBody = bodyText
+      this.beatsSinceFull = 0
+      this.forceFull = false
+      this.counters.published++
+    } else {
+      data = encodeAdvert({ v: ADVERT_VERSION, peer: this.self, seq: this.seq, hb: 1 })
+      this.view.onHeartbeat(this.self, this.seq, this.now())
+      this.beatsSinceFull++
+      this.counters.heartbeats++
+    }
     this.counters.bytesPublished += data.byteLength
     this.libp2p.services.pubsub.publish(ADVERT_TOPIC, data).catch(() => {
       // No mesh peer yet (a lone node) or shutting down: the next period tries again.
     })
-  }
-
-  private makeAdvert (): NodeAdvert {
-    // Seq follows the wall clock, so adverts after a restart are newer than those before it.
-    this.seq = Math.max(this.seq + 1, this.now())
-    const addrs = this.libp2p.getMultiaddrs().slice(0, 16).map(a => a.toString())
-    return { v: ADVERT_VERSION, peer: this.self, seq: this.seq, ts: this.now(), addrs, ...this.init.body() }
   }
 
   private validate (peer: PeerId, msg: Message): TopicValidatorResult {
@@ -123,7 +150,7 @@ export class MeshGossip {
       this.counters.dropped[result.reason]++
       return TopicValidatorResult.Reject
     }
-    this.decoded.set(msg.data, result.advert)
+    this.decoded.set(msg.data, 'advert' in result ? result.advert : result.heartbeat)
     return TopicValidatorResult.Accept
   }
 
@@ -135,10 +162,17 @@ export class MeshGossip {
   private readonly onMessage = (evt: CustomEvent<Message>): void => {
     const msg = evt.detail
     if (msg.topic !== ADVERT_TOPIC) return
-    const advert = this.decoded.get(msg.data)
-    if (advert === undefined || advert.peer === this.self) return
+    const decoded = this.decoded.get(msg.data)
+    if (decoded === undefined || decoded.peer === this.self) return
     this.counters.received++
     this.counters.bytesReceived += msg.data.byteLength
+    if ('hb' in decoded) {
+      const change = this.view.onHeartbeat(decoded.peer, decoded.seq, this.now())
+      if (change === 'stale') this.counters.stale++
+      else if (change !== undefined && change !== 'unknown') this.init.onStatusChange?.(change)
+      return
+    }
+    const advert = decoded
     const change = this.view.onAdvert(advert, this.now())
     if (change === 'stale') { this.counters.stale++; return }
     if (change !== undefined) this.init.onStatusChange?.(change)
@@ -157,12 +191,13 @@ export class MeshGossip {
     // connections, and the other side dial only if that did not happen.
     const delay = this.self < advert.peer ? 0 : 1_000
     const timer = setTimeout(() => {
+      this.dialTimers.delete(timer)
       if (this.shutdown.signal.aborted || this.isConnected(advert.peer)) { this.dialing.delete(advert.peer); return }
-      this.libp2p.dial(advert.addrs.map(a => multiaddr(a)), { signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(5_000)]) })
+      this.libp2p.dial(advert.addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(5_000) })
         .catch(() => {})
         .finally(() => this.dialing.delete(advert.peer))
     }, delay)
-    this.shutdown.signal.addEventListener('abort', () => { clearTimeout(timer) }, { once: true })
+    this.dialTimers.add(timer)
   }
 
   private isConnected (peer: string): boolean {
@@ -191,7 +226,8 @@ export class MeshGossip {
   private probe (peer: string, addrs: string[], reason: string): void {
     if (this.probing.has(peer) || this.shutdown.signal.aborted) return
     this.probing.add(peer)
-    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.probeTimeoutMs ?? 750)])
+    // libp2p.stop() aborts in-flight dials, so the probe needs no link to our shutdown signal.
+    const signal = AbortSignal.timeout(this.init.probeTimeoutMs ?? 750)
     const target = addrs.length > 0 ? addrs.map(a => multiaddr(a)) : []
     const attempt = async (): Promise<void> => {
       await this.libp2p.services.ping.ping(target, { signal })

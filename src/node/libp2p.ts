@@ -75,6 +75,12 @@ export async function createBidmeshLibp2p (config: NodeConfig, deps: Libp2pDeps)
         // A node's own advert goes straight to every connected subscriber: one hop, so a joining
         // node's view fills before the mesh has grafted it.
         floodPublish: true,
+        // Every node keeps a connection to every peer it hears of, so the mesh only backs up the
+        // direct sends; each extra degree costs a copy of every beat of every node.
+        D: 4,
+        Dlo: 3,
+        Dhi: 6,
+        Dlazy: 3,
         allowedTopics: [ADVERT_TOPIC],
         maxInboundDataLength: 64 * 1024,
         scoreParams: createPeerScoreParams({

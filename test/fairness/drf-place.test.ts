@@ -4,7 +4,8 @@ import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
 import { fits, scaleResources, subtractResources, type Resources } from '../../src/core/resources.js'
 import { drf, drfPlace, dominantShare, type ClusterNode, type DrfPlaceResult } from '../../src/fairness/index.js'
-import { capped, clusterArb, totalOf, within, type TestFramework } from './helpers.js'
+import { drfPlaceWith } from '../../src/fairness/drf-place.js'
+import { capped, clusterArb, frameworksArb, nonEmpty, totalOf, within, type TestFramework } from './helpers.js'
 
 const paperTasks = [
   { name: 'A', demand: { cpu: 1, mem: 4 } },
@@ -44,7 +45,7 @@ describe('drfPlace: worked examples', () => {
   })
 
   it('best fit keeps the gpu node for gpu work', () => {
-    const nodes = [{ id: 'gpu', capacity: { cpu: 4, gpu: 1 } }, { id: 'plain', capacity: { cpu: 4 } }]
+    const nodes: ClusterNode[] = [{ id: 'gpu', capacity: { cpu: 4, gpu: 1 } }, { id: 'plain', capacity: { cpu: 4 } }]
     const got = drfPlace(nodes, [{ name: 'web', demand: { cpu: 1 }, maxTasks: 1 }])
     expect(got.placement).toEqual({ web: { plain: 1 } })
   })
@@ -178,5 +179,19 @@ describe('drfPlace: properties on random clusters', () => {
       const again = drfPlace([...nodes].reverse(), flip ? [...frameworks].reverse() : frameworks)
       return isDeepStrictEqual(again.tasks, got.tasks) && frameworks.every(f => isDeepStrictEqual(again.placement[f.name], got.placement[f.name]))
     }), runs)
+  })
+})
+
+describe('drfPlace: candidate heaps', () => {
+  it('give the same placement as scanning every node each turn (property)', () => {
+    const wide = fc.record({
+      nodes: fc.array(nonEmpty(24), { minLength: 1, maxLength: 40 }),
+      frameworks: frameworksArb({ maxDemand: 8, weights: [1, 2, 3], maxFrameworks: 4 })
+    }).map(({ nodes, frameworks }) => ({ nodes: nodes.map((capacity, i) => ({ id: `n${i}`, capacity })), frameworks }))
+    fc.assert(fc.property(wide, ({ nodes, frameworks }) => {
+      const scanned = drfPlaceWith(nodes, frameworks, { candidates: false })
+      const heaped = drfPlaceWith(nodes, frameworks, { candidates: true })
+      return isDeepStrictEqual(heaped.placement, scanned.placement) && isDeepStrictEqual(heaped.leftover, scanned.leftover)
+    }), { numRuns: 150 })
   })
 })

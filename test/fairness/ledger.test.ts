@@ -82,13 +82,11 @@ describe('FairnessLedger', () => {
   })
 
   it('takes an advert as a report', () => {
-    const advert: NodeAdvert = {
-      v: 1, peer: 'p', seq: 1, capacity: { cpu: 4000 }, free: { cpu: 3000 }, labels: {},
-      usageByFramework: { web: { cpu: 1000 } }, runningCount: 1, running: [], pending: [],
-      allowExec: false, api: '', ts: 0
-    }
+    // compile-time: every NodeAdvert is a NodeUsageReport, whatever else adverts come to carry
+    const asReport = (advert: NodeAdvert): NodeUsageReport => advert
+    const advert = { peer: 'p', capacity: { cpu: 4000 }, free: { cpu: 3000 }, usageByFramework: { web: { cpu: 1000 } } }
     const ledger = new FairnessLedger()
-    ledger.report(advert.peer, advert)
+    ledger.report(advert.peer, asReport(advert as unknown as NodeAdvert))
     expect(ledger.dominantShare('web')).toBe(0.25)
   })
 

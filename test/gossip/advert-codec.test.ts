@@ -43,3 +43,12 @@ describe('advert codec', () => {
     }))
   })
 })
+
+describe('heartbeats', () => {
+  it('round-trips and is checked for forgery like an advert', () => {
+    const beat = { v: ADVERT_VERSION as typeof ADVERT_VERSION, peer: 'peerA', seq: 9, hb: 1 as const }
+    expect(decodeAdvert(encodeAdvert(beat), 'peerA')).toEqual({ ok: true, heartbeat: beat })
+    expect(decodeAdvert(encodeAdvert(beat), 'peerB')).toMatchObject({ ok: false, reason: 'forged' })
+    expect(decodeAdvert(new TextEncoder().encode(JSON.stringify({ ...beat, hb: 2 })), 'peerA')).toMatchObject({ ok: false, reason: 'malformed' })
+  })
+})

@@ -55,6 +55,23 @@ describe('ClusterView under an injected clock', () => {
     expect(v.onAdvert(advert('a', 5), 40)).toEqual({ peer: 'a', from: 'dead', to: 'alive', reason: 'came back' })
   })
 
+  it('heartbeats keep a known peer alive; a beat from an unknown peer waits for its advert', () => {
+    const v = new ClusterView('self', opts)
+    expect(v.onHeartbeat('a', 5, 0)).toBe('unknown')
+    v.onAdvert(advert('a', 5), 0)
+    expect(v.onHeartbeat('a', 5, 100)).toBe('stale')
+    for (let t = 0; t <= 5000; t += 1000) {
+      expect(v.onHeartbeat('a', 6 + t, t)).toBeUndefined()
+      v.tick(t + 999)
+      expect(v.status('a')).toBe('alive')
+    }
+    // A beat is newer than the advert it follows, so an advert with an older seq is stale.
+    expect(v.onAdvert(advert('a', 7), 6000)).toBe('stale')
+    v.tick(9000)
+    expect(v.status('a')).toBe('dead')
+    expect(v.onHeartbeat('a', 8000, 9100)).toEqual({ peer: 'a', from: 'dead', to: 'alive', reason: 'came back' })
+  })
+
   it('never marks itself suspect or dead, and forgets long-dead peers', () => {
     const v = new ClusterView('self', opts)
     v.onAdvert(advert('self', 1), 0)
