@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { NodeAdvert } from '../core/advert.js'
+import type { TaskStatus } from '../core/task-state.js'
 import type { StatusChange } from '../gossip/cluster-view.js'
 
 /** The events a node emits; the API's event stream, the dashboard and tests observe these. */
@@ -9,6 +10,18 @@ export interface NodeEvents {
   /** A peer's status changed in this node's view (`alive`, `suspect`, `dead`). */
   'peer:status': [StatusChange]
   'peer:advert': [NodeAdvert]
+  /** A task was accepted here. The task events below fire on the task's owner. */
+  'task:submitted': [TaskStatus]
+  /** An auction placed the task on a node. */
+  'task:placed': [TaskStatus]
+  /** The node running the task started it. */
+  'task:started': [TaskStatus]
+  /** An attempt failed and the task waits for its retry. */
+  'task:retry': [TaskStatus]
+  /** The node running the task died or stopped; the task is being placed again. */
+  'task:recovered': [TaskStatus]
+  /** The task reached `succeeded`, `failed` or `cancelled`. */
+  'task:finished': [TaskStatus]
 }
 
 /** An EventEmitter whose event names and payloads are checked by the compiler. */

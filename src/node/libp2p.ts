@@ -10,7 +10,7 @@ import type { PeerInfo, PrivateKey } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
-import { ADVERT_TOPIC } from '../gossip/topics.js'
+import { ADVERT_TOPIC, WEIGHTS_TOPIC } from '../gossip/topics.js'
 import { bidmeshSelector, bidmeshValidator, DHT_NAMESPACE } from '../store/validators.js'
 import type { NodeConfig } from './config.js'
 
@@ -81,7 +81,7 @@ export async function createBidmeshLibp2p (config: NodeConfig, deps: Libp2pDeps)
         Dlo: 3,
         Dhi: 6,
         Dlazy: 3,
-        allowedTopics: [ADVERT_TOPIC],
+        allowedTopics: [ADVERT_TOPIC, WEIGHTS_TOPIC],
         maxInboundDataLength: 64 * 1024,
         scoreParams: createPeerScoreParams({
           IPColocationFactorWhitelist: new Set([...LOOPBACK_IPS, ...config.gossip.trustedIps]),

@@ -6,6 +6,9 @@ import type { Resources } from '../core/resources.js'
 import { ClusterView } from '../gossip/cluster-view.js'
 import { MeshGossip, type AdvertBody } from '../gossip/mesh-gossip.js'
 import { ADVERT_TOPIC } from '../gossip/topics.js'
+import { WeightsGossip } from '../gossip/weights-gossip.js'
+import { Runner } from '../exec/index.js'
+import { Scheduler } from './scheduler.js'
 import type { NodeConfig } from './config.js'
 import { lockDataDir, loadOrCreatePeerKey, openDatastore } from './data-dir.js'
 import { TypedEmitter, type NodeEvents } from './events.js'
@@ -27,6 +30,9 @@ export class BidmeshNode {
   private datastore?: LevelDatastore
   private gossipLayer?: MeshGossip
   private clusterView?: ClusterView
+  private schedulerService?: Scheduler
+  private runner?: Runner
+  private weightsGossip?: WeightsGossip
   private bootstrapTimer?: ReturnType<typeof setTimeout>
   private readonly shutdown = new AbortController()
   private started = false
@@ -49,6 +55,11 @@ export class BidmeshNode {
   get gossip (): MeshGossip {
     if (this.gossipLayer === undefined) throw new Error('node not started')
     return this.gossipLayer
+  }
+
+  get scheduler (): Scheduler {
+    if (this.schedulerService === undefined) throw new Error('node not started')
+    return this.schedulerService
   }
 
   get peerId (): string {
@@ -95,6 +106,28 @@ export class BidmeshNode {
       onStatusChange: change => { this.events.emit('peer:status', change) },
       onAdvert: advert => { this.events.emit('peer:advert', advert) }
     })
+    this.runner = new Runner({ moduleBaseDir: process.cwd() })
+    this.schedulerService = new Scheduler({
+      self: this.peerId,
+      capacity: this.capacity,
+      labels: this.config.labels,
+      allowExec: this.config.allowExec,
+      dataDir: this.config.dataDir,
+      libp2p: this.libp2pNode,
+      view: this.clusterView,
+      runner: this.runner,
+      events: this.events,
+      advertiseSoon: () => { this.gossipLayer?.advertiseSoon() }
+    })
+    await this.schedulerService.start()
+    const scheduler = this.schedulerService
+    this.weightsGossip = new WeightsGossip({
+      pubsub: this.libp2pNode.services.pubsub,
+      apply: (f, w, stamp) => scheduler.applyWeight(f, w, stamp),
+      known: () => scheduler.weights()
+    })
+    scheduler.weightsChanged = (framework, weight, stamp) => { this.weightsGossip?.publish([{ framework, weight, stamp }]) }
+    this.weightsGossip.start()
     this.gossipLayer.start()
     this.dialBootstrap(0)
   }
@@ -103,14 +136,10 @@ export class BidmeshNode {
   protected advertBody (): AdvertBody {
     return {
       capacity: this.capacity,
-      free: this.capacity,
       labels: this.config.labels,
-      usageByFramework: {},
-      runningCount: 0,
-      running: [],
-      pending: [],
       allowExec: this.config.allowExec,
-      api: this.apiUrl ?? ''
+      api: this.apiUrl ?? '',
+      ...(this.schedulerService?.advertBody() ?? { free: this.capacity, usageByFramework: {}, runningCount: 0, running: [], pending: [] })
     }
   }
 
@@ -138,6 +167,10 @@ export class BidmeshNode {
     this.started = false
     this.shutdown.abort()
     clearTimeout(this.bootstrapTimer)
+    // Stop taking work first, then end what runs (its owners re-place it), then leave the mesh.
+    await this.runner?.stop()
+    await this.schedulerService?.stop()
+    this.weightsGossip?.stop()
     this.gossipLayer?.stop()
     this.libp2pNode?.services.pubsub.unsubscribe(ADVERT_TOPIC)
     await this.libp2pNode?.stop()

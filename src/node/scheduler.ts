@@ -1,0 +1,618 @@
+import { randomBytes } from 'node:crypto'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { join } from 'node:path'
+import {
+  AUCTION_PROTOCOL, Auctioneer, Bidder, decodeAuctionMessage, encodeAuctionMessage, MAX_AUCTION_MESSAGE_BYTES,
+  type AuctioneerOutput, type AuctionMessage, type BidderOutput, type PeerView, type StartTask
+} from '../bidding/index.js'
+import type { NodeAdvert } from '../core/advert.js'
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js'
+import { makeId } from '../core/ids.js'
+import { normalizeResources, type Resources } from '../core/resources.js'
+import { isFinal, retryDelayMs, type TaskStatus } from '../core/task-state.js'
+import { parseTaskSpec, type TaskSpec } from '../core/task-spec.js'
+import type { Runner, RunOutcome } from '../exec/index.js'
+import { taskWorkDir } from '../exec/index.js'
+import { FairnessLedger } from '../fairness/index.js'
+import type { ClusterView } from '../gossip/cluster-view.js'
+import type { AdvertBody } from '../gossip/mesh-gossip.js'
+import { ChannelPool, type ChannelPoolLibp2p } from './channel.js'
+import type { TypedEmitter, NodeEvents } from './events.js'
+import { TaskTable } from './task-table.js'
+import type { FrameworkInfo, LogsPage, TaskLogLine, TaskService } from './task-service.js'
+import { decodeTaskWire, encodeTaskWire, MAX_RESULT_BYTES, MAX_TASK_FRAME_BYTES, TASK_PROTOCOL, TASK_WIRE_VERSION, type TaskRequest, type TaskUpdate, type TaskWireMessage } from './task-wire.js'
+import { auctionTaskFromSpec } from '../bidding/task.js'
+
+export interface SchedulerInit {
+  self: string
+  capacity: Resources
+  labels: Record<string, string>
+  allowExec: boolean
+  dataDir: string
+  libp2p: ChannelPoolLibp2p
+  view: ClusterView
+  runner: Runner
+  events: TypedEmitter<NodeEvents>
+  /** Asks the gossip layer to advertise soon (this node's free capacity changed). */
+  advertiseSoon: () => void
+  now?: () => number
+}
+
+/** Counters of what peers sent that a correct peer would not; exposed on /v1/node and /metrics. */
+export interface SchedulerCounters {
+  badAuctionFrames: number
+  badTaskFrames: number
+  staleUpdates: number
+  updatesFromStrangers: number
+}
+
+const RPC_TIMEOUT_MS = 3_000
+
+/**
+ * The scheduler of one node: the auctioneer for tasks submitted here and the bidder for this
+ * node's capacity, wired to libp2p streams, timers, the task runner and the task table. It owns
+ * the life of every task submitted here: placement, retries with backoff, and re-placement when
+ * the node running it dies.
+ */
+export class Scheduler implements TaskService {
+  readonly counters: SchedulerCounters = { badAuctionFrames: 0, badTaskFrames: 0, staleUpdates: 0, updatesFromStrangers: 0 }
+  readonly ledger = new FairnessLedger()
+  readonly tasks: TaskTable
+  private readonly bidder: Bidder
+  private readonly auctioneer: Auctioneer
+  private readonly auctionPool: ChannelPool
+  private readonly taskPool: ChannelPool
+  private readonly now: () => number
+  private wakeTimer?: ReturnType<typeof setTimeout>
+  private wakeAt = Number.POSITIVE_INFINITY
+  private planQueued = false
+  private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
+  private readonly pendingRpc = new Map<number, { resolve: (body: unknown) => void, reject: (err: Error) => void, timer: ReturnType<typeof setTimeout> }>()
+  private nextReq = 1
+  private stopped = false
+  private readonly weightStamps = new Map<string, number>()
+
+  constructor (private readonly init: SchedulerInit) {
+    this.now = init.now ?? Date.now
+    this.tasks = new TaskTable(init.self)
+    const shareOf = (f: string): number => this.ledger.dominantShare(f)
+    this.bidder = new Bidder({ capacity: init.capacity, labels: init.labels, allowExec: init.allowExec }, {
+      shareOf,
+      shareWith: (f, extra) => this.ledger.dominantShareWith(f, extra)
+    })
+    this.auctioneer = new Auctioneer({ self: init.self }, { shareOf })
+    this.auctionPool = new ChannelPool(init.libp2p, AUCTION_PROTOCOL, (frame, peer) => { this.onAuctionFrame(frame, peer) }, MAX_AUCTION_MESSAGE_BYTES)
+    this.taskPool = new ChannelPool(init.libp2p, TASK_PROTOCOL, (frame, peer) => { this.onTaskFrame(frame, peer) }, MAX_TASK_FRAME_BYTES)
+  }
+
+  async start (): Promise<void> {
+    await this.auctionPool.start()
+    await this.taskPool.start()
+    this.init.events.on('peer:advert', advert => { this.onAdvert(advert) })
+    this.init.events.on('peer:status', change => {
+      if (change.to === 'dead') this.onPeerDead(change.peer)
+    })
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.wakeTimer)
+    for (const t of this.retryTimers) clearTimeout(t)
+    for (const p of this.pendingRpc.values()) { clearTimeout(p.timer); p.reject(new Error('node stopping')) }
+    this.pendingRpc.clear()
+    await this.auctionPool.stop()
+    await this.taskPool.stop()
+  }
+
+  /** The scheduler's part of this node's advert. */
+  advertBody (): Pick<AdvertBody, 'free' | 'usageByFramework' | 'runningCount' | 'running' | 'pending'> {
+    const running = this.bidder.running()
+    const usage = this.bidder.usageByFramework()
+    this.ledger.report(this.init.self, { capacity: this.init.capacity, usageByFramework: usage })
+    return {
+      free: normalizeResources(this.bidder.free()),
+      usageByFramework: Object.fromEntries(Object.entries(usage).map(([f, u]) => [f, normalizeResources(u)])),
+      runningCount: running.length,
+      running: running.slice(0, 200).map(r => ({ id: r.task, attempt: r.attempt })),
+      pending: this.auctioneer.pendingTasks().slice(0, 200).map(p => ({ id: p.task, attempt: p.attempt }))
+    }
+  }
+
+  // ---- TaskService -------------------------------------------------------------------------
+
+  submit (input: unknown): TaskStatus {
+    const spec = parseTaskSpec(input)
+    const now = this.now()
+    const id = makeId('t', now, randomBytes(8))
+    const status = this.tasks.create(id, spec, now)
+    this.enqueue(status, now)
+    this.init.events.emit('task:submitted', status)
+    return status
+  }
+
+  async get (id: string, signal?: AbortSignal): Promise<TaskStatus | undefined> {
+    const local = this.tasks.get(id)
+    if (local !== undefined && local.submitter === this.init.self) return local
+    const answers = await this.askPeers<TaskStatus | null>({ op: 'get', task: id }, signal)
+    const found = answers.filter((a): a is TaskStatus => a !== null && typeof a === 'object' && a.id === id)
+    // The owner's copy is the truth; an executor's copy is the fallback.
+    return found.find(a => a.submitter !== undefined && answers.length > 0 && this.isOwnerCopy(a)) ?? found[0] ?? local
+  }
+
+  async list (opts: { all?: boolean, limit?: number, signal?: AbortSignal }): Promise<TaskStatus[]> {
+    const byId = new Map<string, TaskStatus>()
+    const add = (t: TaskStatus): void => {
+      const have = byId.get(t.id)
+      if (have === undefined || (t.updatedAt > have.updatedAt)) byId.set(t.id, t)
+    }
+    for (const t of this.tasks.all()) add(t)
+    if (opts.all === true) {
+      for (const list of await this.askPeers<TaskStatus[]>({ op: 'list', limit: opts.limit ?? 100 }, opts.signal)) {
+        if (Array.isArray(list)) for (const t of list) if (typeof t?.id === 'string') add(t)
+      }
+    }
+    return [...byId.values()].sort((a, b) => b.submittedAt - a.submittedAt).slice(0, opts.limit ?? 100)
+  }
+
+  async cancel (id: string, signal?: AbortSignal): Promise<TaskStatus> {
+    const local = this.tasks.get(id)
+    if (local !== undefined && local.submitter === this.init.self) return this.cancelOwned(local)
+    const status = await this.get(id, signal)
+    if (status === undefined) throw new NotFoundError('task', id)
+    if (isFinal(status.state)) return status
+    const answer = await this.rpc(status.submitter, { op: 'cancel', task: id }, signal)
+    return answer as TaskStatus
+  }
+
+  async logs (id: string, opts: { after?: number, limit?: number, signal?: AbortSignal }): Promise<LogsPage> {
+    const local = this.localLogs(id, opts.after, opts.limit)
+    if (local !== undefined) return local
+    const status = await this.get(id, opts.signal)
+    if (status === undefined) throw new NotFoundError('task', id)
+    if (status.node === undefined) return { lines: [], ended: isFinal(status.state) }
+    if (status.node === this.init.self) return { lines: [], ended: true, node: status.node }
+    const page = await this.rpc(status.node, { op: 'logs', task: id, after: opts.after ?? 0, limit: opts.limit ?? 1000 }, opts.signal) as LogsPage
+    return page
+  }
+
+  frameworks (): FrameworkInfo[] {
+    const names = new Set([...this.ledger.frameworks(), ...this.weightStamps.keys(), ...this.tasks.owned().map(t => t.spec.framework)])
+    const running = new Map<string, number>()
+    const pending = new Map<string, number>()
+    for (const e of this.init.view.alive()) {
+      for (const [f] of Object.entries(e.advert.usageByFramework)) running.set(f, running.get(f) ?? 0)
+    }
+    for (const t of this.tasks.owned()) {
+      const map = t.state === 'running' || t.state === 'placed' ? running : t.state === 'pending' || t.state === 'bidding' ? pending : undefined
+      map?.set(t.spec.framework, (map.get(t.spec.framework) ?? 0) + 1)
+    }
+    return [...names].sort().map(name => ({
+      name,
+      weight: this.ledger.weight(name),
+      usage: { ...this.ledger.usage(name) },
+      dominantShare: this.ledger.dominantShare(name),
+      running: running.get(name) ?? 0,
+      pending: pending.get(name) ?? 0
+    }))
+  }
+
+  setWeight (framework: string, weight: number): void {
+    this.applyWeight(framework, weight, this.now())
+    this.weightsChanged?.(framework, weight, this.weightStamps.get(framework) ?? this.now())
+  }
+
+  /** Set by the node: spreads a weight change to the mesh. */
+  weightsChanged?: (framework: string, weight: number, stamp: number) => void
+
+  /** Takes a weight heard from the mesh; the newest stamp wins everywhere. */
+  applyWeight (framework: string, weight: number, stamp: number): boolean {
+    if (!Number.isFinite(weight) || weight <= 0) throw new ValidationError('framework weight', [{ path: 'weight', message: 'must be a positive number' }])
+    const have = this.weightStamps.get(framework)
+    if (have !== undefined && have >= stamp) return false
+    this.weightStamps.set(framework, stamp)
+    this.ledger.setWeight(framework, weight)
+    return true
+  }
+
+  weights (): Array<{ framework: string, weight: number, stamp: number }> {
+    return [...this.weightStamps].map(([framework, stamp]) => ({ framework, weight: this.ledger.weight(framework), stamp }))
+  }
+
+  // ---- the owner's side: placing, retrying, recovering -------------------------------------
+
+  private enqueue (status: TaskStatus, now: number): void {
+    this.auctioneer.submit(auctionTaskFromSpec(status.id, status.spec, {
+      attempt: status.attempt,
+      submittedAt: status.submittedAt,
+      avoid: status.avoid,
+      locality: [this.init.self]
+    }), now)
+    this.planSoon()
+  }
+
+  /** Many submits in one tick go out as one batched round (Sparrow batch sampling). */
+  private planSoon (): void {
+    if (this.planQueued || this.stopped) return
+    this.planQueued = true
+    setImmediate(() => {
+      this.planQueued = false
+      if (this.stopped) return
+      this.handleAuctioneer(this.auctioneer.plan(this.now(), this.peerViews(), Math.random))
+    })
+  }
+
+  private peerViews (): PeerView[] {
+    const views: PeerView[] = []
+    for (const e of this.init.view.entries()) {
+      if (e.status === 'dead') continue
+      // Our own free capacity is known exactly; gossip about ourselves lags.
+      const advert = e.peer === this.init.self ? { ...e.advert, free: this.bidder.free() } : e.advert
+      views.push({ peer: e.peer, status: e.status, advert })
+    }
+    return views
+  }
+
+  private handleAuctioneer (out: AuctioneerOutput): void {
+    for (const { peer, msg } of out.send) this.sendAuction(peer, msg)
+    const now = this.now()
+    for (const p of out.placed) {
+      const t = this.tasks.get(p.task)
+      if (t === undefined || t.attempt !== p.attempt || isFinal(t.state) || t.state === 'running') continue
+      this.tryApply(p.task, { to: 'placed', at: now, attempt: p.attempt, node: p.peer })
+      this.init.events.emit('task:placed', this.tasks.get(p.task)!)
+    }
+    for (const p of out.pending) {
+      const t = this.tasks.get(p.task)
+      if (t !== undefined && t.state === 'pending' && t.pendingReason !== p.reason) this.tasks.set({ ...t, pendingReason: p.reason, updatedAt: now })
+    }
+    for (const s of out.superseded) {
+      // The award went unanswered: the old attempt may run on s.peer. Fence it there.
+      this.sendTask(s.peer, { type: 'kill', v: TASK_WIRE_VERSION, task: s.task, attempt: s.attempt, reason: 'superseded by a newer attempt' })
+      const t = this.tasks.get(s.task)
+      if (t !== undefined && !isFinal(t.state)) this.tasks.set({ ...t, attempt: s.attempt + 1, state: 'pending', updatedAt: now, history: [...t.history, { state: 'pending', at: now, attempt: s.attempt + 1, reason: s.reason }] })
+    }
+    this.scheduleWake()
+  }
+
+  private onUpdate (u: TaskUpdate, from: string): void {
+    const t = this.tasks.get(u.task)
+    if (t === undefined || t.submitter !== this.init.self) { this.counters.updatesFromStrangers++; return }
+    if (u.attempt < t.attempt || isFinal(t.state)) {
+      this.counters.staleUpdates++
+      // A stale copy still running somewhere: stop it.
+      if (u.state === 'running') this.sendTask(from, { type: 'kill', v: TASK_WIRE_VERSION, task: u.task, attempt: u.attempt, reason: isFinal(t.state) ? `task is already ${t.state}` : `superseded by attempt ${t.attempt}` })
+      return
+    }
+    if (u.attempt > t.attempt) { this.counters.staleUpdates++; return }
+    const now = this.now()
+    if (u.state === 'running') {
+      if (t.state === 'pending' || t.state === 'bidding') this.tryApply(t.id, { to: 'placed', at: now, attempt: u.attempt, node: from })
+      this.tryApply(t.id, { to: 'running', at: u.at, attempt: u.attempt, node: from })
+      this.init.events.emit('task:started', this.tasks.get(t.id)!)
+      return
+    }
+    if (u.state === 'succeeded') {
+      this.finish(t.id, { to: 'succeeded', at: now, attempt: u.attempt, node: from, patch: { result: u.result, ...(u.exitCode !== undefined ? { exitCode: u.exitCode } : {}) } })
+      return
+    }
+    if (u.state === 'cancelled') {
+      this.finish(t.id, { to: 'cancelled', at: now, attempt: u.attempt, node: from, reason: u.error ?? 'cancelled' })
+      return
+    }
+    if (u.state === 'lost') { this.recover(t, from, 'the node stopped before the task ended'); return }
+    // Failed: retry elsewhere while retries last, then fail with the last error.
+    const error = u.error ?? 'failed'
+    if (u.permanent !== true && t.retries < t.spec.retries.max) {
+      const next = t.attempt + 1
+      const delay = retryDelayMs(t.spec.retries, t.retries + 1)
+      const updated = this.tasks.set({
+        ...t,
+        state: 'pending',
+        attempt: next,
+        retries: t.retries + 1,
+        avoid: [...new Set([...t.avoid, from])],
+        error,
+        ...(u.exitCode !== undefined ? { exitCode: u.exitCode } : {}),
+        pendingReason: `retry ${t.retries + 1} of ${t.spec.retries.max} in ${delay} ms after: ${error}`,
+        updatedAt: now,
+        history: [...t.history, { state: 'failed', at: now, attempt: t.attempt, node: from, reason: error }, { state: 'pending', at: now, attempt: next, reason: 'retry' }]
+      })
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer)
+        const cur = this.tasks.get(t.id)
+        if (cur !== undefined && cur.state === 'pending' && cur.attempt === next) this.enqueue(cur, this.now())
+      }, delay)
+      this.retryTimers.add(timer)
+      this.init.events.emit('task:retry', updated)
+      return
+    }
+    this.finish(t.id, { to: 'failed', at: now, attempt: u.attempt, node: from, reason: error, patch: { error, ...(u.exitCode !== undefined ? { exitCode: u.exitCode } : {}) } })
+  }
+
+  private finish (id: string, t: Parameters<TaskTable['apply']>[1]): void {
+    const cur = this.tasks.get(id)
+    if (cur !== undefined && cur.state === 'pending') {
+      // A reply that overtook the auction's own news: record the placement first.
+      this.tryApply(id, { to: 'placed', at: t.at, attempt: t.attempt, ...(t.node !== undefined ? { node: t.node } : {}) })
+    }
+    if (this.tryApply(id, t)) this.init.events.emit('task:finished', this.tasks.get(id)!)
+  }
+
+  /** The node running an attempt is gone: place the task again as a new attempt. */
+  private recover (t: TaskStatus, lostNode: string, reason: string): void {
+    const now = this.now()
+    const next = t.attempt + 1
+    const updated = this.tasks.set({
+      ...t,
+      state: 'pending',
+      attempt: next,
+      recoveries: t.recoveries + 1,
+      pendingReason: `re-placing: ${reason}`,
+      updatedAt: now,
+      history: [...t.history, { state: 'pending', at: now, attempt: next, node: lostNode, reason }]
+    })
+    this.init.events.emit('task:recovered', updated)
+    this.enqueue(updated, now)
+  }
+
+  private onPeerDead (peer: string): void {
+    this.ledger.remove(peer)
+    this.handleAuctioneer(this.auctioneer.onPeerGone(peer, this.now()))
+    for (const t of this.tasks.owned()) {
+      if ((t.state === 'running' || t.state === 'placed') && t.node === peer) this.recover(t, peer, `node ${peer} died`)
+    }
+  }
+
+  private cancelOwned (t: TaskStatus): TaskStatus {
+    if (isFinal(t.state)) return t
+    const outcome = this.auctioneer.cancel(t.id)
+    const target = outcome.kind === 'awarded' ? outcome.peer : t.node
+    if (target !== undefined && (t.state === 'placed' || t.state === 'running' || outcome.kind === 'awarded')) {
+      this.sendTask(target, { type: 'kill', v: TASK_WIRE_VERSION, task: t.id, attempt: t.attempt, reason: 'cancelled by user' })
+    }
+    this.finish(t.id, { to: 'cancelled', at: this.now(), attempt: t.attempt, reason: 'cancelled by user' })
+    return this.tasks.get(t.id)!
+  }
+
+  private tryApply (id: string, t: Parameters<TaskTable['apply']>[1]): boolean {
+    try {
+      this.tasks.apply(id, t)
+      return true
+    } catch (err) {
+      if (err instanceof ConflictError) { this.counters.staleUpdates++; return false }
+      throw err
+    }
+  }
+
+  private isOwnerCopy (t: TaskStatus): boolean {
+    return t.history.length > 0 && t.submitter !== undefined
+  }
+
+  // ---- the executor's side ----------------------------------------------------------------
+
+  private startTasks (starts: StartTask[]): void {
+    for (const s of starts) this.startTask(s)
+  }
+
+  private startTask (s: StartTask): void {
+    const spec: TaskSpec | undefined = s.spec
+    if (spec === undefined) {
+      this.bidder.onTaskFinished(s.task, s.attempt)
+      this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, state: 'failed', error: 'the award carried no task spec', permanent: true })
+      return
+    }
+    const now = this.now()
+    if (s.from !== this.init.self) {
+      this.tasks.adopt({ id: s.task, spec, state: 'running', attempt: s.attempt, submitter: s.from, node: this.init.self, submittedAt: now, updatedAt: now, retries: 0, recoveries: 0, avoid: [], history: [{ state: 'running', at: now, attempt: s.attempt, node: this.init.self }] })
+    }
+    let handle
+    try {
+      handle = this.init.runner.start({ taskId: s.task, attempt: s.attempt, spec, workDir: taskWorkDir(join(this.init.dataDir, 'tasks'), s.task, s.attempt) })
+    } catch (err: any) {
+      this.bidder.onTaskFinished(s.task, s.attempt)
+      // A node that is shutting down hands the task back rather than failing it.
+      this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, state: err.name === 'RunnerStoppedError' ? 'lost' : 'failed', error: err.message })
+      return
+    }
+    this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, state: 'running' })
+    this.init.advertiseSoon()
+    void handle.done.then(outcome => {
+      this.bidder.onTaskFinished(s.task, s.attempt)
+      this.init.advertiseSoon()
+      this.planSoonIfPending()
+      this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, ...outcomeUpdate(outcome) })
+      const copy = this.tasks.get(s.task)
+      if (copy !== undefined && copy.submitter !== this.init.self) {
+        const u = outcomeUpdate(outcome)
+        this.tasks.set({ ...copy, state: u.state === 'lost' ? 'failed' : u.state as TaskStatus['state'], updatedAt: this.now(), ...(u.error !== undefined ? { error: u.error } : {}), ...(u.result !== undefined ? { result: u.result } : {}) })
+      }
+    })
+  }
+
+  private planSoonIfPending (): void {
+    if (this.auctioneer.size > 0) { this.auctioneer.onCapacityChange(this.now()); this.planSoon() }
+  }
+
+  private sendUpdate (to: string, u: Omit<TaskUpdate, 'type' | 'v' | 'at'>): void {
+    const msg: TaskUpdate = { type: 'update', v: TASK_WIRE_VERSION, at: this.now(), ...u }
+    if (to === this.init.self) { queueMicrotask(() => { this.onUpdate(msg, to) }); return }
+    this.sendTask(to, msg)
+  }
+
+  private onKill (task: string, attempt: number, reason: string, from: string): void {
+    const handle = this.init.runner.get(task)
+    if (handle === undefined || handle.attempt > attempt) return
+    const copy = this.tasks.get(task)
+    // Only the task's owner may stop it.
+    if (copy !== undefined && copy.submitter !== from && from !== this.init.self) { this.counters.updatesFromStrangers++; return }
+    void handle.cancel(reason)
+  }
+
+  private localLogs (id: string, after = 0, limit = 1000): LogsPage | undefined {
+    const log = this.init.runner.logs.get(id)
+    if (log === undefined) return undefined
+    const lines: TaskLogLine[] = log.tail().filter(l => l.seq > after).slice(0, limit)
+    return { lines, ended: log.ended, node: this.init.self }
+  }
+
+  // ---- wire --------------------------------------------------------------------------------
+
+  private sendAuction (peer: string, msg: AuctionMessage): void {
+    if (peer === this.init.self) {
+      queueMicrotask(() => { this.dispatchAuction(msg, peer) })
+      return
+    }
+    void this.auctionPool.send(peerIdOf(this.init.view, peer), encodeAuctionMessage(msg))
+  }
+
+  private onAuctionFrame (frame: Uint8Array, peer: string): void {
+    const decoded = decodeAuctionMessage(frame)
+    if (!decoded.ok) { this.counters.badAuctionFrames++; return }
+    this.dispatchAuction(decoded.msg, peer)
+  }
+
+  private dispatchAuction (msg: AuctionMessage, peer: string): void {
+    if (this.stopped) return
+    const now = this.now()
+    switch (msg.type) {
+      case 'cfb': this.handleBidder(this.bidder.onCallForBids(msg, now, peer)); break
+      case 'award': {
+        const out = this.bidder.onAward(msg, now, peer)
+        this.handleBidder(out)
+        this.startTasks(out.start)
+        break
+      }
+      case 'release': if (this.bidder.onRelease(msg, peer) > 0) this.init.advertiseSoon(); break
+      case 'bids': this.handleAuctioneer(this.auctioneer.onBids(peer, msg, now)); this.planSoon(); break
+      case 'awardReply': this.handleAuctioneer(this.auctioneer.onAwardReply(peer, msg, now)); this.planSoon(); break
+    }
+  }
+
+  private handleBidder (out: BidderOutput): void {
+    for (const { peer, msg } of out.send) this.sendAuction(peer, msg)
+    for (const s of out.stale) void this.init.runner.get(s.task)?.cancel(s.reason)
+    this.scheduleWake()
+    this.init.advertiseSoon()
+  }
+
+  private sendTask (peer: string, msg: TaskWireMessage): void {
+    if (peer === this.init.self) { queueMicrotask(() => { this.dispatchTask(msg, peer) }); return }
+    void this.taskPool.send(peerIdOf(this.init.view, peer), encodeTaskWire(msg))
+  }
+
+  private onTaskFrame (frame: Uint8Array, peer: string): void {
+    const decoded = decodeTaskWire(frame)
+    if (!decoded.ok) { this.counters.badTaskFrames++; return }
+    this.dispatchTask(decoded.msg, peer)
+  }
+
+  private dispatchTask (msg: TaskWireMessage, peer: string): void {
+    if (this.stopped) return
+    switch (msg.type) {
+      case 'update': this.onUpdate(msg, peer); break
+      case 'kill': this.onKill(msg.task, msg.attempt, msg.reason, peer); break
+      case 'req': void this.answer(msg, peer); break
+      case 'res': {
+        const p = this.pendingRpc.get(msg.req)
+        if (p === undefined) return
+        this.pendingRpc.delete(msg.req)
+        clearTimeout(p.timer)
+        if (msg.ok) p.resolve(msg.body)
+        else p.reject(new Error(msg.error ?? 'peer refused the request'))
+        break
+      }
+    }
+  }
+
+  private async answer (req: TaskRequest, peer: string): Promise<void> {
+    const reply = (ok: boolean, body?: unknown, error?: string): void => {
+      this.sendTask(peer, { type: 'res', v: TASK_WIRE_VERSION, req: req.req, ok, ...(body !== undefined ? { body } : {}), ...(error !== undefined ? { error } : {}) })
+    }
+    try {
+      switch (req.op) {
+        case 'get': reply(true, this.tasks.get(req.task ?? '') ?? null); break
+        case 'list': reply(true, this.tasks.all().sort((a, b) => b.submittedAt - a.submittedAt).slice(0, req.limit ?? 100)); break
+        case 'logs': reply(true, this.localLogs(req.task ?? '', req.after, req.limit) ?? { lines: [], ended: true }); break
+        case 'cancel': {
+          const t = this.tasks.get(req.task ?? '')
+          if (t === undefined || t.submitter !== this.init.self) { reply(false, undefined, 'not the owner of this task'); break }
+          reply(true, this.cancelOwned(t))
+          break
+        }
+      }
+    } catch (err: any) {
+      reply(false, undefined, err.message)
+    }
+  }
+
+  private async rpc (peer: string, req: Omit<TaskRequest, 'type' | 'v' | 'req'>, signal?: AbortSignal): Promise<unknown> {
+    const id = this.nextReq++
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>()
+    const timer = setTimeout(() => { this.pendingRpc.delete(id); reject(new Error(`peer ${peer} did not answer`)) }, RPC_TIMEOUT_MS)
+    this.pendingRpc.set(id, { resolve, reject, timer })
+    signal?.addEventListener('abort', () => { clearTimeout(timer); this.pendingRpc.delete(id); reject(new Error('aborted')) }, { once: true })
+    this.sendTask(peer, { type: 'req', v: TASK_WIRE_VERSION, req: id, ...req })
+    return await promise
+  }
+
+  /** Asks every other alive peer; unanswered or failed requests are left out. */
+  private async askPeers<T> (req: Omit<TaskRequest, 'type' | 'v' | 'req'>, signal?: AbortSignal): Promise<T[]> {
+    const peers = this.init.view.alive().map(e => e.peer).filter(p => p !== this.init.self)
+    const results = await Promise.allSettled(peers.map(async p => await this.rpc(p, req, signal) as T))
+    return results.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+  }
+
+  // ---- gossip and timers ------------------------------------------------------------------
+
+  private onAdvert (advert: NodeAdvert): void {
+    const before = this.ledgerFree.get(advert.peer)
+    this.ledgerFree.set(advert.peer, advert.free)
+    this.ledger.report(advert.peer, { capacity: advert.capacity, usageByFramework: advert.usageByFramework })
+    // More room somewhere: pending tasks should not wait out their backoff.
+    if (before === undefined || Object.entries(advert.free).some(([k, v]) => v > (before[k] ?? 0))) this.planSoonIfPending()
+  }
+
+  private readonly ledgerFree = new Map<string, Resources>()
+
+  private scheduleWake (): void {
+    if (this.stopped) return
+    const next = Math.min(this.bidder.nextWakeup() ?? Number.POSITIVE_INFINITY, this.auctioneer.nextWakeup() ?? Number.POSITIVE_INFINITY)
+    if (!Number.isFinite(next) || next >= this.wakeAt) return
+    clearTimeout(this.wakeTimer)
+    this.wakeAt = next
+    this.wakeTimer = setTimeout(() => {
+      this.wakeAt = Number.POSITIVE_INFINITY
+      const now = this.now()
+      this.handleBidder(this.bidder.tick(now))
+      this.handleAuctioneer(this.auctioneer.plan(now, this.peerViews(), Math.random))
+    }, Math.max(0, next - this.now()))
+  }
+}
+
+/** What an executor tells the owner about a finished run. */
+function outcomeUpdate (o: RunOutcome): Pick<TaskUpdate, 'state' | 'result' | 'error' | 'exitCode' | 'permanent'> {
+  switch (o.kind) {
+    case 'succeeded': {
+      const size = JSON.stringify(o.result ?? null).length
+      if (size > MAX_RESULT_BYTES) return { state: 'failed', error: `result of ${size} bytes is over the ${MAX_RESULT_BYTES}-byte limit`, permanent: true }
+      return { state: 'succeeded', result: o.result ?? null, ...(o.exitCode !== undefined ? { exitCode: o.exitCode } : {}) }
+    }
+    case 'failed': return { state: 'failed', error: o.error, ...(o.exitCode !== undefined ? { exitCode: o.exitCode } : {}) }
+    case 'timedOut': return { state: 'failed', error: `timed out after ${o.timeoutMs} ms` }
+    case 'cancelled': return { state: 'cancelled', error: o.reason }
+    case 'interrupted': return { state: 'lost', error: o.reason }
+  }
+}
+
+const peerIds = new Map<string, PeerId>()
+
+/** Peer ids travel as strings; libp2p dials PeerId objects. Parsed once per peer. */
+function peerIdOf (_view: ClusterView, peer: string): PeerId {
+  let id = peerIds.get(peer)
+  if (id === undefined) {
+    id = peerIdFromString(peer)
+    peerIds.set(peer, id)
+  }
+  return id
+}
