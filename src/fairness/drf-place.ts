@@ -1,7 +1,7 @@
 import type { Resources } from '../core/resources.js'
-import { IndexHeap } from './heap.js'
-import { buildModel, checkFrameworks, shareOf, sumCapacities, type FrameworkDemand, type FrameworkModel } from './model.js'
-import { EPSILON, Issues, checkName, checkVector, compareNames, isRecord } from './validate.js'
+import { buildModel, checkFrameworks, shareOf, sumCapacities, type FrameworkDemand } from './model.js'
+import { place, type PlaceOptions } from './place.js'
+import { Issues, checkName, checkVector, isRecord } from './validate.js'
 
 /** One node of a cluster, as `drfPlace` takes it. */
 export interface ClusterNode {
@@ -46,8 +46,8 @@ export interface DrfPlaceResult {
  * capacity until fragmentation first turns a task away, and then stays Pareto efficient per node;
  * see the fairness README for why that, and not "never more than the pool", is the right bound.
  *
- * Costs O(T × N × R) for T tasks on N nodes over R resources (nodes too full for any remaining
- * framework drop out of the scan).
+ * Costs O(T × N × R) for T tasks on N nodes over R resources at worst; with few frameworks a
+ * turn re-scores only the nodes that changed since that framework's last turn (see place.ts).
  *
  * @throws ValidationError naming each bad field, as `drf` does, plus no nodes, a node without
  * a capacity and repeated node ids.
@@ -63,13 +63,18 @@ export interface DrfPlaceResult {
  * ```
  */
 export function drfPlace (nodes: readonly ClusterNode[], frameworks: readonly FrameworkDemand[]): DrfPlaceResult {
+  return drfPlaceWith(nodes, frameworks)
+}
+
+/** `drfPlace` with tuning that doesn't change the answer; for tests and benchmarks, not exported from the package. */
+export function drfPlaceWith (nodes: readonly ClusterNode[], frameworks: readonly FrameworkDemand[], options: PlaceOptions = {}): DrfPlaceResult {
   const issues = new Issues()
   checkNodes(nodes, issues)
   checkFrameworks(frameworks, issues)
   issues.throwIfAny('drfPlace input')
 
   const m = buildModel(sumCapacities(nodes.map(node => node.capacity)), frameworks)
-  const { tasks, placed, free } = place(m, nodes)
+  const { tasks, placed, free } = place(m, nodes, options)
 
   const R = m.R
   const index = new Map(m.resources.map((name, r) => [name, r]))
@@ -104,130 +109,4 @@ function checkNodes (v: unknown, issues: Issues): void {
     }
     checkVector(node.capacity, `${path}.capacity`, issues, 'capacity')
   })
-}
-
-interface Placed {
-  tasks: Float64Array
-  /** Per framework: node index → tasks. */
-  placed: Array<Map<number, number> | undefined>
-  /** N × R free amounts at the end. */
-  free: Float64Array
-}
-
-function place (m: FrameworkModel, nodes: readonly ClusterNode[]): Placed {
-  const { n, R, unit, maxTasks, demand, needs, dominant, total } = m
-  const N = nodes.length
-  const index = new Map(m.resources.map((name, r) => [name, r]))
-
-  const free = new Float64Array(N * R)
-  nodes.forEach((node, l) => {
-    for (const [name, amount] of Object.entries(node.capacity)) free[l * R + (index.get(name) ?? 0)] = amount
-  })
-  const idRank = new Int32Array(N)
-  nodes.map((node, l) => ({ id: node.id, l }))
-    .sort((a, b) => compareNames(a.id, b.id))
-    .forEach(({ l }, position) => { idRank[l] = position })
-
-  // Shapes are compared over the resources the pool has; one it lacks can't be free anywhere.
-  const inv = new Float64Array(R)
-  const pooled: number[] = []
-  for (let r = 0; r < R; r++) {
-    const t = total[r] ?? 0
-    if (t > 0) { inv[r] = 1 / t; pooled.push(r) }
-  }
-  const shape = new Float64Array(n * R)
-  for (let f = 0; f < n; f++) {
-    const rho = dominant[f] ?? 0
-    const scale = (demand[f * R + rho] ?? 0) * (inv[rho] ?? 0)
-    if (scale > 0) for (const r of pooled) shape[f * R + r] = (demand[f * R + r] ?? 0) * (inv[r] ?? 0) / scale
-  }
-
-  const tasks = new Float64Array(n)
-  const key = new Float64Array(n)
-  const heap = new IndexHeap(n, key, m.rank)
-  for (let f = 0; f < n; f++) {
-    if ((maxTasks[f] ?? 0) > 0 && Number.isFinite(unit[f])) heap.push(f)
-  }
-  const placed: Array<Map<number, number> | undefined> = new Array<Map<number, number> | undefined>(n)
-
-  // Nodes that can't hold the smallest amount every remaining framework needs leave the scan.
-  const floor = new Float64Array(R)
-  const recomputeFloor = (): void => {
-    const active = heap.contents()
-    for (let r = 0; r < R; r++) {
-      let min = Number.POSITIVE_INFINITY
-      for (const f of active) min = Math.min(min, demand[f * R + r] ?? 0)
-      floor[r] = active.length > 0 ? min : 0
-    }
-  }
-  const holdsFloor = (l: number): boolean => {
-    for (let r = 0; r < R; r++) if ((free[l * R + r] ?? 0) + EPSILON < (floor[r] ?? 0)) return false
-    return true
-  }
-  const scan = Int32Array.from({ length: N }, (_, l) => l)
-  let scanSize = N
-  const prune = (): void => {
-    recomputeFloor()
-    let kept = 0
-    for (let i = 0; i < scanSize; i++) {
-      const l = scan[i] ?? 0
-      if (holdsFloor(l)) scan[kept++] = l
-    }
-    scanSize = kept
-  }
-  prune()
-
-  while (heap.size > 0) {
-    const f = heap.peek()
-    const need = needs[f] ?? new Int32Array(0)
-    const rho = dominant[f] ?? 0
-    let best = -1
-    let bestAt = -1
-    let bestH = 0
-    let bestTight = 0
-    for (let i = 0; i < scanSize; i++) {
-      const l = scan[i] ?? 0
-      const base = l * R
-      let fits = true
-      for (const r of need) {
-        if ((free[base + r] ?? 0) + EPSILON < (demand[f * R + r] ?? 0)) { fits = false; break }
-      }
-      if (!fits) continue
-      const tight = (free[base + rho] ?? 0) * (inv[rho] ?? 0)
-      const perTight = 1 / tight
-      let h = 0
-      for (const r of pooled) h += Math.abs((shape[f * R + r] ?? 0) - (free[base + r] ?? 0) * (inv[r] ?? 0) * perTight)
-      if (best < 0 || h < bestH || (h === bestH && (tight < bestTight || (tight === bestTight && (idRank[l] ?? 0) < (idRank[best] ?? 0))))) {
-        best = l
-        bestAt = i
-        bestH = h
-        bestTight = tight
-      }
-    }
-    if (best < 0) {
-      heap.pop()
-      prune()
-      continue
-    }
-
-    const k = (tasks[f] ?? 0) + 1
-    tasks[f] = k
-    for (const r of need) free[best * R + r] = (free[best * R + r] ?? 0) - (demand[f * R + r] ?? 0)
-    let perNode = placed[f]
-    if (perNode === undefined) { perNode = new Map(); placed[f] = perNode }
-    perNode.set(best, (perNode.get(best) ?? 0) + 1)
-
-    if (k >= (maxTasks[f] ?? 0)) {
-      heap.pop()
-      prune()
-    } else {
-      key[f] = k * (unit[f] ?? 0)
-      heap.updateTop()
-      if (!holdsFloor(best)) {
-        scanSize--
-        scan[bestAt] = scan[scanSize] ?? 0
-      }
-    }
-  }
-  return { tasks, placed, free }
 }

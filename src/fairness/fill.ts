@@ -7,7 +7,7 @@ export interface FillOptions {
    * How many grants in a row, per framework still filling, before the fill leaps ahead by
    * bisection instead of granting task by task. Tests lower it to exercise the leap; Infinity
    * turns leaping off.
-   * @default 16
+   * @default 4
    */
   leapAfter?: number
 }
@@ -83,10 +83,15 @@ export function fillPool (m: FrameworkModel, capacity: Float64Array, options: Fi
       }
       hi = Math.max(hi, ((tasks[f] ?? 0) + room) * (unit[f] ?? 0))
     }
+    // about (hi - lo) × keysPerLevel keys lie between lo and hi; once that is no more than one
+    // per framework, granting them task by task is cheaper than bisecting further
+    let keysPerLevel = 0
+    for (const f of active) keysPerLevel += 1 / (unit[f] ?? 1)
     if (fitsBelow(active, hi)) {
       lo = hi
     } else {
       for (let step = 0; step < LEAP_STEPS; step++) {
+        if ((hi - lo) * keysPerLevel <= active.length) break
         const mid = lo + (hi - lo) / 2
         if (!(mid > lo && mid < hi)) break
         if (fitsBelow(active, mid)) lo = mid
@@ -108,7 +113,7 @@ export function fillPool (m: FrameworkModel, capacity: Float64Array, options: Fi
     heap.reset(still)
   }
 
-  const leapAfter = options.leapAfter ?? 16
+  const leapAfter = options.leapAfter ?? 4
   const leaping = Number.isFinite(leapAfter)
   let streak = 0
   while (heap.size > 0) {

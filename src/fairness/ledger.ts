@@ -112,13 +112,16 @@ export class FairnessLedger {
     } else {
       next.capacity = before.capacity
     }
-    const touched = new Set([...(before?.usage.keys() ?? []), ...next.usage.keys()])
-    for (const framework of touched) {
+    for (const [framework, now] of next.usage) {
       const old = before?.usage.get(framework)
-      const now = next.usage.get(framework)
-      if (old !== undefined && now !== undefined && sameAmounts(old, now)) continue
+      if (old !== undefined && sameAmounts(old, now)) continue
       if (old !== undefined) this.foldUsage(framework, old, -1)
-      if (now !== undefined) this.foldUsage(framework, now, +1)
+      this.foldUsage(framework, now, +1)
+      this.shares.delete(framework)
+    }
+    for (const [framework, old] of before?.usage ?? []) {
+      if (next.usage.has(framework)) continue
+      this.foldUsage(framework, old, -1)
       this.shares.delete(framework)
     }
     this.nodes.set(nodeId, next)

@@ -4,7 +4,7 @@ import { Issues, checkAmount, checkWeight, isRecord, own } from './validate.js'
  * Max-min fairness of one divisible resource, by progressive filling: every user's allocation
  * rises at the rate of its weight until it has what it asked for or the capacity runs out, and
  * what satisfied users leave is shared again among the rest. Nobody gets more than it asks for,
- * and the allocations sum to at most `capacity` (exactly `capacity` when the demands exceed it).
+ * and the allocations sum to at most `capacity` (all of it, to rounding, when the demands exceed it).
  * When everything fits, everyone gets exactly its demand.
  *
  * `weights` is optional; a user it does not name has weight 1. Runs in O(n log n).

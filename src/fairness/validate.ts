@@ -54,10 +54,17 @@ export function checkVector (v: unknown, path: string, issues: Issues, kind: 'us
   }
   let ok = true
   let positive = false
-  for (const [name, amount] of Object.entries(v)) {
-    if (name === '') { issues.add(path, 'resource names must not be empty'); ok = false; continue }
-    if (!checkAmount(amount, `${path}.${name}`, issues)) { ok = false; continue }
-    if (amount > EPSILON) positive = true
+  for (const name in v) {
+    if (!Object.hasOwn(v, name)) continue
+    const amount = v[name]
+    // valid amounts are the hot path (every advert): paths are only built for a bad one
+    if (typeof amount === 'number' && amount >= 0 && amount < Number.POSITIVE_INFINITY && name !== '') {
+      if (amount > EPSILON) positive = true
+      continue
+    }
+    ok = false
+    if (name === '') issues.add(path, 'resource names must not be empty')
+    else checkAmount(amount, `${path}.${name}`, issues)
   }
   if (ok && !positive && kind !== 'usage') {
     issues.add(path, kind === 'capacity'
