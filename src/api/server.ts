@@ -5,6 +5,7 @@ import type { BidmeshNode } from '../node/node.js'
 import { HttpError, Router, sendError } from './http.js'
 import { clusterBody, nodeBody } from './views.js'
 import { streamEvents } from './events-stream.js'
+import { registerTaskRoutes } from './task-routes.js'
 
 export interface ApiServerInit {
   host: string
@@ -27,6 +28,7 @@ export class ApiServer {
       .add('GET', '/v1/node', () => nodeBody(node))
       .add('GET', '/v1/cluster', () => clusterBody(node))
       .add('GET', '/v1/events', ctx => { streamEvents(node, ctx) })
+    registerTaskRoutes(this.router, node.scheduler)
   }
 
   get address (): string {

@@ -1,4 +1,4 @@
-import { addResources, dominantFraction, fits, shortfall, type Resources } from '../core/resources.js'
+import { addResources, dominantFraction, fits, shortfall, subtractResources, type Resources } from '../core/resources.js'
 import { constraintsHold, parseTaskSpec, taskDemand, type TaskSpec } from '../core/task-spec.js'
 import type { AwardOutcome, BidderOutput, BidderStats, StaleCopy } from './bidder-types.js'
 import { createBidderConfig, type BidderConfig } from './config.js'
@@ -77,6 +77,10 @@ export class Bidder {
   readonly #entries = new Map<string, Entry>()
   readonly #recentExpired = new Map<string, Remembered>()
   readonly #recentEnded = new Map<string, Remembered>()
+  /** Frameworks turned away for lack of room lately: the smallest demand each asked for, and until when to hold room for it. */
+  readonly #waiters = new Map<string, { demand: Resources, until: number }>()
+  /** What the mesh's submitters wait to place, per framework (from adverts): held for like `#waiters`. */
+  #meshWaiters = new Map<string, Resources>()
   #queue: QueuedCall[] = []
   #queuedTasks = 0
   #windowEndsAt: number | undefined
@@ -344,15 +348,58 @@ export class Bidder {
   /** Places a hold and records the bid, or records a retryable decline naming the short resources. */
   #grant (t: CfbTask, from: string, auction: string, now: number, leaseMs: number, bids: Bid[], declines: Decline[]): boolean {
     const freeBefore = this.ledger.free()
+    const waiter = this.#reservedFor(t, freeBefore, now)
+    if (waiter !== undefined) {
+      declines.push({ task: t.task, attempt: t.attempt, reason: `reserved for framework ${waiter} (lower share)`, retryable: true })
+      return false
+    }
     const h = this.ledger.hold(t.task, t.demand, now, leaseMs, t.framework)
     if (!h.ok) {
       const reason = h.reason === 'insufficient' ? h.short.join(',') : h.reason
+      if (h.reason === 'insufficient' && this.config.reserveForWaitersMs > 0) {
+        const known = this.#waiters.get(t.framework)
+        const smaller = known === undefined || dominantFraction(t.demand, this.capacity) < dominantFraction(known.demand, this.capacity)
+        this.#waiters.set(t.framework, { demand: smaller ? t.demand : known.demand, until: now + this.config.reserveForWaitersMs })
+      }
       declines.push({ task: t.task, attempt: t.attempt, reason, retryable: true })
       return false
     }
+    this.#waiters.delete(t.framework)
     this.#entries.set(t.task, { task: t.task, attempt: t.attempt, from, auction, framework: t.framework, kind: t.kind, demand: t.demand, state: 'held' })
     bids.push({ task: t.task, attempt: t.attempt, score: this.#score(t, freeBefore) })
     return true
+  }
+
+  /**
+   * Tells the bidder what the mesh waits to place: per framework, the smallest demand of a task
+   * some submitter has not placed yet (as adverts report it). Replaces the previous picture.
+   */
+  setMeshWaiters (waiters: ReadonlyMap<string, Resources>): void {
+    this.#meshWaiters = new Map(waiters)
+  }
+
+  /**
+   * The framework to keep this room for instead of granting `t`: one turned away lately that
+   * fits now, would not fit after `t`, and would have the lower share once granted.
+   */
+  #reservedFor (t: CfbTask, free: Resources, now: number): string | undefined {
+    if (this.#waiters.size === 0 && this.#meshWaiters.size === 0) return undefined
+    const shareWith = this.#components.shareWith ??
+      ((f: string, extra: Resources) => this.#components.shareOf(f) + dominantFraction(extra, this.capacity))
+    const after = subtractResources(free, t.demand)
+    let mine: number | undefined
+    for (const [framework, w] of this.#waiters) {
+      if (w.until < now) { this.#waiters.delete(framework); continue }
+      if (framework === t.framework || !fits(w.demand, free) || fits(w.demand, after)) continue
+      mine ??= shareWith(t.framework, t.demand)
+      if (shareWith(framework, w.demand) < mine) return framework
+    }
+    for (const [framework, demand] of this.#meshWaiters) {
+      if (framework === t.framework || !fits(demand, free) || fits(demand, after)) continue
+      mine ??= shareWith(t.framework, t.demand)
+      if (shareWith(framework, demand) < mine) return framework
+    }
+    return undefined
   }
 
   #score (t: CfbTask, freeBefore: Resources): number {

@@ -17,6 +17,13 @@ export interface BidderConfig {
   maxQueuedTasks: number
   /** Whether this node runs `exec` tasks (`--allow-exec`). @default false */
   allowExec: boolean
+  /**
+   * After turning a framework away for lack of room, hold freed room for it this long against
+   * frameworks with a higher share: the Mesos offer to the lowest share, for submitters whose
+   * calls arrive later (over gossip and the network) than a local submitter's. 0 turns it off.
+   * @default 1500
+   */
+  reserveForWaitersMs: number
 }
 
 /** Tuning of the auctioneer side (the node a task was submitted to). */
@@ -45,6 +52,7 @@ export interface AuctioneerConfig {
 
 export const defaultBidderConfig: Readonly<BidderConfig> = Object.freeze({
   bidWindowMs: 15,
+  reserveForWaitersMs: 1500,
   minLeaseMs: 100,
   maxLeaseMs: 10_000,
   maxQueuedTasks: 10_000,
@@ -86,6 +94,7 @@ export function validateBidderConfig (cfg: BidderConfig): void {
   if (typeof cfg.allowExec !== 'boolean') extra.push({ path: 'allowExec', message: 'must be true or false' })
   check('bidder config', cfg, [
     ['bidWindowMs', int(0, 10_000), 'an integer from 0 to 10000'],
+    ['reserveForWaitersMs', int(0, 60_000), 'an integer from 0 to 60000'],
     ['minLeaseMs', int(1, MAX_LEASE_MS), `an integer from 1 to ${MAX_LEASE_MS}`],
     ['maxLeaseMs', int(1, MAX_LEASE_MS), `an integer from 1 to ${MAX_LEASE_MS}`],
     ['maxQueuedTasks', int(1, 1_000_000), 'an integer from 1 to 1000000']

@@ -1,7 +1,9 @@
 import { Command } from 'commander'
+import { registerFrameworkCommand } from './framework-command.js'
 import { registerNodeCommand } from './node-command.js'
 import { registerStatusCommand } from './status-command.js'
 import { registerSwarmCommand } from './swarm-command.js'
+import { registerTaskCommands } from './task-commands.js'
 
 export function buildProgram (): Command {
   const program = new Command('bidmesh')
@@ -12,5 +14,7 @@ export function buildProgram (): Command {
   registerNodeCommand(program)
   registerStatusCommand(program)
   registerSwarmCommand(program)
+  registerTaskCommands(program)
+  registerFrameworkCommand(program)
   return program
 }

@@ -25,6 +25,11 @@ export const nodeAdvertSchema = z.strictObject({
   free: amounts,
   labels: z.record(name, z.string().max(256)).refine(r => Object.keys(r).length <= 64, 'at most 64 labels'),
   usageByFramework: z.record(name, amounts).refine(r => Object.keys(r).length <= 256, 'at most 256 frameworks'),
+  /**
+   * Per framework, the smallest demand among the tasks this node submitted and has not placed
+   * yet: every bidder learns who waits for room, and holds freed room for the lowest share.
+   */
+  pendingByFramework: z.record(name, amounts).refine(r => Object.keys(r).length <= 256, 'at most 256 frameworks'),
   /** How many tasks run now (the full count, even when `running` is cut to MAX_ADVERT_TASKS). */
   runningCount: z.number().int().nonnegative(),
   running: z.array(taskRef).max(MAX_ADVERT_TASKS),

@@ -20,6 +20,10 @@ export interface NodeEvents {
   'task:retry': [TaskStatus]
   /** The node running the task died or stopped; the task is being placed again. */
   'task:recovered': [TaskStatus]
+  /** This node started running an attempt (fires on the executor). */
+  'task:executing': [{ task: string, attempt: number, node: string }]
+  /** An attempt this node ran has ended (fires on the executor). */
+  'task:executed': [{ task: string, attempt: number, node: string, outcome: string }]
   /** The task reached `succeeded`, `failed` or `cancelled`. */
   'task:finished': [TaskStatus]
 }

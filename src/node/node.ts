@@ -139,7 +139,7 @@ export class BidmeshNode {
       labels: this.config.labels,
       allowExec: this.config.allowExec,
       api: this.apiUrl ?? '',
-      ...(this.schedulerService?.advertBody() ?? { free: this.capacity, usageByFramework: {}, runningCount: 0, running: [], pending: [] })
+      ...(this.schedulerService?.advertBody() ?? { free: this.capacity, usageByFramework: {}, pendingByFramework: {}, runningCount: 0, running: [], pending: [] })
     }
   }
 

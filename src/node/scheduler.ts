@@ -9,9 +9,9 @@ import {
 import type { NodeAdvert } from '../core/advert.js'
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js'
 import { makeId } from '../core/ids.js'
-import { normalizeResources, type Resources } from '../core/resources.js'
+import { dominantFraction, fits, normalizeResources, type Resources } from '../core/resources.js'
 import { isFinal, retryDelayMs, type TaskStatus } from '../core/task-state.js'
-import { parseTaskSpec, type TaskSpec } from '../core/task-spec.js'
+import { parseTaskSpec, taskDemand, type TaskSpec } from '../core/task-spec.js'
 import type { Runner, RunOutcome } from '../exec/index.js'
 import { taskWorkDir } from '../exec/index.js'
 import { FairnessLedger } from '../fairness/index.js'
@@ -72,6 +72,12 @@ export class Scheduler implements TaskService {
   private nextReq = 1
   private stopped = false
   private readonly weightStamps = new Map<string, number>()
+  debugStats (): unknown {
+    return { auctioneer: this.auctioneer.stats(), bidder: this.bidder.stats(), counters: this.counters }
+  }
+
+  /** The most this node ever had allocated plus held, per resource: the capacity invariant's witness. */
+  private readonly peak: Record<string, number> = {}
 
   constructor (private readonly init: SchedulerInit) {
     this.now = init.now ?? Date.now
@@ -105,18 +111,76 @@ export class Scheduler implements TaskService {
     await this.taskPool.stop()
   }
 
+  /** The most this node ever had allocated plus held, per resource (cpu in millicores). */
+  peakUsage (): Resources {
+    return { ...this.peak }
+  }
+
+  private notePeak (): void {
+    const free = this.bidder.free()
+    for (const [k, cap] of Object.entries(this.init.capacity)) {
+      const used = cap - (free[k] ?? 0)
+      if (used > (this.peak[k] ?? 0)) this.peak[k] = used
+    }
+  }
+
   /** The scheduler's part of this node's advert. */
-  advertBody (): Pick<AdvertBody, 'free' | 'usageByFramework' | 'runningCount' | 'running' | 'pending'> {
+  advertBody (): Pick<AdvertBody, 'free' | 'usageByFramework' | 'runningCount' | 'running' | 'pending' | 'pendingByFramework'> {
     const running = this.bidder.running()
-    const usage = this.bidder.usageByFramework()
-    this.ledger.report(this.init.self, { capacity: this.init.capacity, usageByFramework: usage })
+    const usage = this.reportSelf()
+    const pendingByFramework = this.pendingByFramework()
+    this.waitersByPeer.set(this.init.self, pendingByFramework)
+    this.refreshMeshWaiters()
     return {
+      pendingByFramework,
       free: normalizeResources(this.bidder.free()),
       usageByFramework: Object.fromEntries(Object.entries(usage).map(([f, u]) => [f, normalizeResources(u)])),
       runningCount: running.length,
       running: running.slice(0, 200).map(r => ({ id: r.task, attempt: r.attempt })),
       pending: this.auctioneer.pendingTasks().slice(0, 200).map(p => ({ id: p.task, attempt: p.attempt }))
     }
+  }
+
+  /**
+   * Folds this node's own allocation into the fairness ledger now. Shares decide who gets room
+   * that just freed here; with our own usage known only at the next advert, a framework whose
+   * task just ended would still look over its share and lose the room it is owed.
+   */
+  private reportSelf (): Record<string, Resources> {
+    const usage = this.bidder.usageByFramework()
+    this.ledger.report(this.init.self, { capacity: this.init.capacity, usageByFramework: usage })
+    return usage
+  }
+
+  /** Per framework, the smallest demand among this node's unplaced tasks (by dominant fraction). */
+  private pendingByFramework (): Record<string, Resources> {
+    const out: Record<string, Resources> = {}
+    const size = new Map<string, number>()
+    for (const p of this.auctioneer.pendingTasks()) {
+      // Tasks in a round count too: a framework always bidding is still a framework waiting.
+      if (Object.keys(out).length >= 256 && out[p.framework] === undefined) continue
+      const t = this.tasks.get(p.task)
+      if (t === undefined) continue
+      const demand = taskDemand(t.spec)
+      const d = dominantFraction(demand, this.init.capacity)
+      if (d < (size.get(p.framework) ?? Number.POSITIVE_INFINITY)) { size.set(p.framework, d); out[p.framework] = demand }
+    }
+    return out
+  }
+
+  private readonly waitersByPeer = new Map<string, Record<string, Resources>>()
+
+  /** The bidder holds freed room for the mesh's lowest-share waiter: give it the mesh's picture. */
+  private refreshMeshWaiters (): void {
+    const merged = new Map<string, Resources>()
+    for (const [peer, waiting] of this.waitersByPeer) {
+      if (peer !== this.init.self && this.init.view.status(peer) !== 'alive') continue
+      for (const [f, demand] of Object.entries(waiting)) {
+        const have = merged.get(f)
+        if (have === undefined || dominantFraction(demand, this.init.capacity) < dominantFraction(have, this.init.capacity)) merged.set(f, demand)
+      }
+    }
+    this.bidder.setMeshWaiters(merged)
   }
 
   // ---- TaskService -------------------------------------------------------------------------
@@ -246,8 +310,10 @@ export class Scheduler implements TaskService {
     const views: PeerView[] = []
     for (const e of this.init.view.entries()) {
       if (e.status === 'dead') continue
-      // Our own free capacity is known exactly; gossip about ourselves lags.
-      const advert = e.peer === this.init.self ? { ...e.advert, free: this.bidder.free() } : e.advert
+      // Our own free capacity is known exactly; gossip about ourselves lags; an offer is fresher than an advert.
+      const offer = this.offered.get(e.peer)
+      const free = e.peer === this.init.self ? this.bidder.free() : offer !== undefined && offer.at > e.lastSeen ? offer.free : undefined
+      const advert = free !== undefined ? { ...e.advert, free } : e.advert
       views.push({ peer: e.peer, status: e.status, advert })
     }
     return views
@@ -358,6 +424,9 @@ export class Scheduler implements TaskService {
 
   private onPeerDead (peer: string): void {
     this.ledger.remove(peer)
+    this.offered.delete(peer)
+    this.waitersByPeer.delete(peer)
+    this.refreshMeshWaiters()
     this.handleAuctioneer(this.auctioneer.onPeerGone(peer, this.now()))
     for (const t of this.tasks.owned()) {
       if ((t.state === 'running' || t.state === 'placed') && t.node === peer) this.recover(t, peer, `node ${peer} died`)
@@ -416,9 +485,13 @@ export class Scheduler implements TaskService {
       return
     }
     this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, state: 'running' })
+    this.init.events.emit('task:executing', { task: s.task, attempt: s.attempt, node: this.init.self })
     this.init.advertiseSoon()
     void handle.done.then(outcome => {
+      this.init.events.emit('task:executed', { task: s.task, attempt: s.attempt, node: this.init.self, outcome: outcome.kind })
       this.bidder.onTaskFinished(s.task, s.attempt)
+      this.reportSelf()
+      this.offerToWaiters()
       this.init.advertiseSoon()
       this.planSoonIfPending()
       this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, ...outcomeUpdate(outcome) })
@@ -429,6 +502,35 @@ export class Scheduler implements TaskService {
       }
     })
   }
+
+  /**
+   * Room just freed here: offer it straight to the submitters waiting for a framework that now
+   * fits, lowest share first, rather than have them wait for the next advert.
+   */
+  private offerToWaiters (): void {
+    const free = this.bidder.free()
+    const waiting: Array<{ peer: string, share: number }> = []
+    for (const [peer, byFramework] of this.waitersByPeer) {
+      if (peer === this.init.self) continue
+      let best = Number.POSITIVE_INFINITY
+      for (const [f, demand] of Object.entries(byFramework)) {
+        if (fits(demand, free)) best = Math.min(best, this.ledger.dominantShareWith(f, demand))
+      }
+      if (Number.isFinite(best)) waiting.push({ peer, share: best })
+    }
+    waiting.sort((a, b) => a.share - b.share)
+    const offer = normalizeResources(free)
+    for (const w of waiting.slice(0, 3)) this.sendTask(w.peer, { type: 'offer', v: TASK_WIRE_VERSION, free: offer })
+  }
+
+  /** An offer from a peer: its free capacity now, fresher than its last advert. */
+  private onOffer (peer: string, free: Resources): void {
+    this.offered.set(peer, { free, at: this.now() })
+    this.planSoonIfPending()
+  }
+
+  /** Offers newer than the peer's advert override the advert's `free` for a short while. */
+  private readonly offered = new Map<string, { free: Resources, at: number }>()
 
   private planSoonIfPending (): void {
     if (this.auctioneer.size > 0) { this.auctioneer.onCapacityChange(this.now()); this.planSoon() }
@@ -490,6 +592,8 @@ export class Scheduler implements TaskService {
   }
 
   private handleBidder (out: BidderOutput): void {
+    this.notePeak()
+    this.reportSelf()
     for (const { peer, msg } of out.send) this.sendAuction(peer, msg)
     for (const s of out.stale) void this.init.runner.get(s.task)?.cancel(s.reason)
     this.scheduleWake()
@@ -512,6 +616,7 @@ export class Scheduler implements TaskService {
     switch (msg.type) {
       case 'update': this.onUpdate(msg, peer); break
       case 'kill': this.onKill(msg.task, msg.attempt, msg.reason, peer); break
+      case 'offer': this.onOffer(peer, msg.free); break
       case 'req': void this.answer(msg, peer); break
       case 'res': {
         const p = this.pendingRpc.get(msg.req)
@@ -569,6 +674,8 @@ export class Scheduler implements TaskService {
     const before = this.ledgerFree.get(advert.peer)
     this.ledgerFree.set(advert.peer, advert.free)
     this.ledger.report(advert.peer, { capacity: advert.capacity, usageByFramework: advert.usageByFramework })
+    this.waitersByPeer.set(advert.peer, advert.pendingByFramework)
+    this.refreshMeshWaiters()
     // More room somewhere: pending tasks should not wait out their backoff.
     if (before === undefined || Object.entries(advert.free).some(([k, v]) => v > (before[k] ?? 0))) this.planSoonIfPending()
   }

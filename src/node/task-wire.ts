@@ -35,6 +35,17 @@ const kill = z.strictObject({
   reason: z.string().max(512)
 })
 
+/**
+ * Bidder → waiting submitter: "I have this much free now". The Mesos resource offer: a node that
+ * frees room tells the submitters waiting for it at once, instead of letting them learn it from
+ * the next advert.
+ */
+const offer = z.strictObject({
+  type: z.literal('offer'),
+  v: z.literal(TASK_WIRE_VERSION),
+  free: z.record(z.string().min(1).max(128), z.number().finite().nonnegative()).refine(r => Object.keys(r).length <= 64, 'at most 64 resources')
+})
+
 const request = z.strictObject({
   type: z.literal('req'),
   v: z.literal(TASK_WIRE_VERSION),
@@ -54,7 +65,7 @@ const response = z.strictObject({
   error: z.string().max(4096).optional()
 })
 
-export const taskWireSchema = z.discriminatedUnion('type', [update, kill, request, response])
+export const taskWireSchema = z.discriminatedUnion('type', [update, kill, offer, request, response])
 export type TaskWireMessage = z.output<typeof taskWireSchema>
 export type TaskUpdate = z.output<typeof update>
 export type TaskRequest = z.output<typeof request>

@@ -5,7 +5,7 @@ import { decodeAdvert, encodeAdvert } from '../../src/gossip/advert-codec.js'
 
 const good: NodeAdvert = {
   v: ADVERT_VERSION, peer: 'peerA', seq: 5, capacity: { cpu: 2000, memMb: 4096, gpu: 0 }, free: { cpu: 1000, memMb: 2048 },
-  labels: { zone: 'a' }, usageByFramework: { analytics: { cpu: 1000, memMb: 2048 } }, runningCount: 1,
+  labels: { zone: 'a' }, usageByFramework: { analytics: { cpu: 1000, memMb: 2048 } }, pendingByFramework: {}, runningCount: 1,
   running: [{ id: 't-1', attempt: 1 }], pending: [], allowExec: true, addrs: ['/ip4/127.0.0.1/tcp/1/p2p/peerA'], api: 'http://127.0.0.1:7070', ts: 5
 }
 

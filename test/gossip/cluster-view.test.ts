@@ -3,7 +3,7 @@ import { ADVERT_VERSION, type NodeAdvert } from '../../src/core/advert.js'
 import { ClusterView } from '../../src/gossip/cluster-view.js'
 
 const advert = (peer: string, seq: number, cpu = 1000): NodeAdvert => ({
-  v: ADVERT_VERSION, peer, seq, capacity: { cpu }, free: { cpu }, labels: {}, usageByFramework: {}, runningCount: 0,
+  v: ADVERT_VERSION, peer, seq, capacity: { cpu }, free: { cpu }, labels: {}, usageByFramework: {}, pendingByFramework: {}, runningCount: 0,
   running: [], pending: [], allowExec: false, addrs: [], api: '', ts: seq
 })
 
