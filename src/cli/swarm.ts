@@ -58,6 +58,8 @@ export class Swarm {
       '--data', dataDir,
       '--ready-file', readyFile,
       '--allow-exec',
+      // Lets tasks target one node of a dev swarm: `constraints: { swarm.index: "2" }`.
+      '--label', `swarm.index=${index}`,
       ...bootstrap.flatMap(b => ['--bootstrap', b]),
       ...(this.opts.nodeArgs ?? [])
     ]

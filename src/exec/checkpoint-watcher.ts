@@ -15,14 +15,18 @@ export interface CheckpointWatcherInit {
 /**
  * Uploads `$BIDMESH_CHECKPOINT_FILE` of an exec task when it changes. Polls the file's stat
  * (fs.watch misses events on some file systems and across renames) at most once per interval,
- * reads it when size, mtime or inode changed, and uploads it when the bytes differ from the last
- * upload. A read during which the stat changed is dropped (the next poll sees the new file):
- * tasks should still write a temp file and rename it over the checkpoint file.
+ * reads it when size, mtime or inode changed and then held still for one poll, and uploads it
+ * when the bytes differ from the last upload. Waiting for a still file keeps a checkpoint that
+ * is being written in place (`echo x > file` truncates first) from going out half-written; a read
+ * during which the stat changed is dropped too. Tasks should still write a temp file and rename
+ * it over the checkpoint file. At exit the file is uploaded as it is.
  */
 export class CheckpointWatcher {
   private readonly init: CheckpointWatcherInit
   private timer: ReturnType<typeof setTimeout> | undefined
   private seen = ''
+  /** A changed stat seen at the last poll: uploaded once a poll finds it unchanged. */
+  private candidate: string | undefined
   private last: Uint8Array | undefined
   private tick: Promise<void> | undefined
   private stopped = false
@@ -73,6 +77,10 @@ export class CheckpointWatcher {
   private async check (final: boolean): Promise<void> {
     const before = await this.statKey()
     if (before === undefined || (!final && before === this.seen)) return
+    if (!final && before !== this.candidate) {
+      this.candidate = before
+      return
+    }
     let bytes: Uint8Array
     try {
       bytes = await readFile(this.init.path)

@@ -498,7 +498,7 @@ export class Scheduler implements TaskService {
       const copy = this.tasks.get(s.task)
       if (copy !== undefined && copy.submitter !== this.init.self) {
         const u = outcomeUpdate(outcome)
-        this.tasks.set({ ...copy, state: u.state === 'lost' ? 'failed' : u.state as TaskStatus['state'], updatedAt: this.now(), ...(u.error !== undefined ? { error: u.error } : {}), ...(u.result !== undefined ? { result: u.result } : {}) })
+        this.tasks.set({ ...copy, state: u.state === 'lost' ? 'failed' : u.state, updatedAt: this.now(), ...(u.error !== undefined ? { error: u.error } : {}), ...(u.result !== undefined ? { result: u.result } : {}) })
       }
     })
   }
