@@ -1,31 +1,19 @@
-import { writeFile } from 'node:fs/promises'
-import { isAbsolute, join, resolve } from 'node:path'
+import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
 import type { JsTaskSpec } from '../core/index.js'
 import { decodeCheckpoint, encodeCheckpoint, toJson } from './codec.js'
 import { describeStop, stopEnding, type Attempt, type Ending } from './control.js'
-import { deferred, pipeToLog, within } from './util.js'
-import { WORK_FILES } from './workdir.js'
-import { WORKER_SOURCE } from './worker-source.js'
+import { heapLimitMb, type JsWorker, type JsWorkerPool } from './js-pool.js'
+import type { CachedSource, SourceCache } from './source-cache.js'
+import { deferred, within } from './util.js'
 
-/**
- * The JS heap (V8 old generation) of a js task: `resources.memMb`, and at least `minHeapMb`.
- * The young generation, code and stack come on top (a few MiB); ArrayBuffers live outside the
- * heap and are not bounded by it.
- */
-export function heapLimitMb (memMb: number, minHeapMb: number): number {
-  return Math.max(minHeapMb, Math.floor(memMb))
+/** What js tasks share across runs: the warm workers and the inline sources on disk. */
+export interface JsRuntime {
+  pool: JsWorkerPool
+  sources: SourceCache
 }
 
-/** Messages a task's worker posts (see worker-source.ts). */
-type WorkerMessage =
-  | { t: 'progress', p: number }
-  | { t: 'checkpoint', id: number, state: unknown }
-  | { t: 'result', value: unknown }
-  | { t: 'error', message: string, name?: string, stack?: string }
-
-/** The end of a worker, as first seen: what it said or what happened to it. */
+/** The end of a run, as first seen: what the task said or what happened to its worker. */
 type Settled =
   | { by: 'result', value: unknown }
   | { by: 'error', message: string }
@@ -33,27 +21,18 @@ type Settled =
   /** A stop request came first: it decides the outcome, whatever the task does next. */
   | { by: 'stop' }
 
+type LogItem = ['out' | 'err', string | Uint8Array]
+
+/** WINDOW_CHARS of worker-source.ts: output in flight from a worker at most. */
+const LOG_WINDOW_CHARS = 256 * 1024
+
 /**
- * Runs a js task in a worker thread with a heap limit: loads its module (or its inline source,
- * written to `task.mjs` in the work dir), calls the export with `(input, ctx)`, relays progress and
- * checkpoints. Resolves only once the worker has exited.
+ * Runs a js task in a worker thread of its heap-limit class: loads its module (or its inline
+ * source, see SourceCache), calls the export with `(input, ctx)`, relays output, progress and
+ * checkpoints. Resolves once the worker is back in the pool (a clean run) or has exited.
  */
-export async function runJs (a: Attempt, spec: JsTaskSpec): Promise<Ending> {
-  const { ctx, config, log, control } = a
-  let url: string
-  let what: string
-  if (spec.source !== undefined) {
-    // A file rather than a data: URL: it can import node: modules and absolute URLs the same on
-    // every Node version, and stack traces name a file one can open.
-    const file = join(ctx.workDir, WORK_FILES.source)
-    await writeFile(file, spec.source)
-    url = pathToFileURL(file).href
-    what = 'the inline source'
-  } else {
-    const m = spec.module ?? ''
-    url = m.startsWith('file:') ? m : pathToFileURL(isAbsolute(m) ? m : resolve(config.moduleBaseDir, m)).href
-    what = `module ${m}`
-  }
+export async function runJs (a: Attempt, spec: JsTaskSpec, js: JsRuntime): Promise<Ending> {
+  const { ctx, config, control } = a
   let restore: unknown
   if (ctx.checkpoint !== undefined) {
     try {
@@ -63,10 +42,34 @@ export async function runJs (a: Attempt, spec: JsTaskSpec): Promise<Ending> {
       return { kind: 'failed', error: `cannot restore the checkpoint: ${(err as Error).message}` }
     }
   }
-  const input = ctx.input !== undefined ? ctx.input : spec.input
-  if (control.request !== undefined) return stopEnding(control.request)
+  let source: CachedSource | undefined
+  let url: string
+  let what: string
+  if (spec.source !== undefined) {
+    source = await js.sources.acquire(spec.source)
+    url = source.url
+    what = 'the inline source'
+  } else {
+    const m = spec.module ?? ''
+    url = m.startsWith('file:') ? m : pathToFileURL(isAbsolute(m) ? m : resolve(config.moduleBaseDir, m)).href
+    what = `module ${m}`
+  }
+  try {
+    if (control.request !== undefined) return stopEnding(control.request)
+    const heapMb = heapLimitMb(spec.resources.memMb, config.minHeapMb)
+    const { worker, reused } = js.pool.acquire(heapMb)
+    a.log.append('sys', `${reused ? 'reusing' : 'started'} worker thread ${worker.threadId} (heap limit ${heapMb} MiB): ${what}${source === undefined ? '' : ` (${source.path})`}`)
+    const { ending, retire } = await drive(a, spec, worker, js.pool.nextRunId(), { url, what, heapMb, restore })
+    await js.pool.release(worker, retire)
+    return ending
+  } finally {
+    source?.release()
+  }
+}
 
-  const heapMb = heapLimitMb(spec.resources.memMb, config.minHeapMb)
+/** One run on `w`: the ending, and why the worker must not be reused (undefined: it may be). */
+async function drive (a: Attempt, spec: JsTaskSpec, w: JsWorker, run: number, m: { url: string, what: string, heapMb: number, restore: unknown }): Promise<{ ending: Ending, retire: string | undefined }> {
+  const { ctx, config, log, control } = a
   const env: Record<string, string> = {}
   for (const name of config.inheritEnv) {
     const v = process.env[name]
@@ -76,94 +79,148 @@ export async function runJs (a: Attempt, spec: JsTaskSpec): Promise<Ending> {
   env.BIDMESH_ATTEMPT = String(ctx.attempt)
   env.BIDMESH_WORK_DIR = ctx.workDir
 
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    workerData: { url, what, exportName: spec.export, input, restore, taskId: ctx.taskId, attempt: ctx.attempt, workDir: ctx.workDir },
-    resourceLimits: { maxOldGenerationSizeMb: heapMb },
-    // The task sees the same small environment as an exec task, not the node's.
-    env,
-    execArgv: config.workerExecArgv,
-    stdin: false,
-    stdout: true,
-    stderr: true
-  })
-  log.append('sys', `started worker thread ${worker.threadId} (heap limit ${heapMb} MiB): ${what}`)
-
   let settled: Settled | undefined
-  const settle = (s: Settled): void => { settled ??= s }
-  const exited = deferred()
-  const streamsEnded = Promise.all([worker.stdout, worker.stderr].map(async s => {
-    const ended = deferred()
-    s.once('end', () => { ended.resolve() })
-    s.once('close', () => { ended.resolve() })
-    await ended.promise
-  }))
-  pipeToLog(worker.stdout, log, 'out')
-  pipeToLog(worker.stderr, log, 'err')
-
+  let crash: Settled | undefined
+  let done: { pending: string } | undefined
+  let terminated = false
+  const finished = deferred()
   const uploads = new Set<Promise<void>>()
-  worker.on('message', (m: WorkerMessage) => {
-    switch (m.t) {
-      case 'progress':
-        if (Number.isFinite(m.p)) a.setProgress(Math.min(1, Math.max(0, m.p)))
-        break
-      case 'checkpoint': {
-        const p = checkpoint(a, m.state).then(error => {
-          // The worker may be gone by now: then nobody waits for the answer.
-          try { worker.postMessage({ t: 'ack', id: m.id, error }) } catch { /* exited */ }
-        })
-        uploads.add(p)
-        void p.finally(() => uploads.delete(p))
-        break
-      }
-      case 'result':
-        settle({ by: 'result', value: m.value })
-        break
-      case 'error':
-        if (m.stack !== undefined && m.stack !== '') log.append('err', m.stack)
-        settle({ by: 'error', message: m.message })
-        break
-    }
-  })
-  worker.on('error', (err: Error & { code?: string }) => {
-    if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      settle({ by: 'error', message: `out of memory: the task used up its JS heap of ${heapMb} MiB (resources.memMb = ${spec.resources.memMb})` })
-    } else {
-      if (err.stack !== undefined) log.append('err', err.stack)
-      settle({ by: 'error', message: err.message })
-    }
-  })
-  worker.once('exit', code => {
-    settle({ by: 'exit', code })
-    exited.resolve()
-  })
-
-  let graceTimer: ReturnType<typeof setTimeout> | undefined
-  let ended = false
-  const terminate = (): void => { if (!ended) void worker.terminate() }
-  control.onStop(r => {
-    if (ended || settled !== undefined) return
-    settle({ by: 'stop' })
-    log.append('sys', `${describeStop(r)}; aborting ctx.signal`)
-    worker.postMessage({ t: 'abort', reason: describeStop(r) })
-    graceTimer = setTimeout(() => {
-      log.append('sys', `still running after ${config.killGraceMs} ms; terminating the worker`)
+  const terminate = (): void => {
+    if (terminated) return
+    terminated = true
+    void w.terminate()
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const terminateLater = (why: string): void => {
+    clearTimeout(timer)
+    timer = setTimeout(() => {
+      log.append('sys', `${why} after ${config.killGraceMs} ms; terminating the worker`)
       terminate()
     }, config.killGraceMs)
+  }
+  const settle = (s: Settled): void => {
+    if (settled !== undefined) return
+    settled = s
+    // The worker says 'done' right after the result, once its output is out: if it falls
+    // silent instead, it is stuck, and must not hold the run (nor be reused).
+    if (s.by === 'result' || s.by === 'error') terminateLater('the worker has not finished the run')
+  }
+
+  const settleWith = (end: Record<string, unknown>): void => {
+    if (end.t === 'result') {
+      settle({ by: 'result', value: end.value })
+    } else {
+      if (typeof end.stack === 'string' && end.stack !== '') log.append('err', end.stack)
+      settle({ by: 'error', message: String(end.message) })
+    }
+  }
+  let unacked = 0
+  let draining = false
+  const ack = (): void => {
+    if (unacked === 0) return
+    w.post({ t: 'logAck', run, n: unacked })
+    unacked = 0
+  }
+
+  w.attach(run, {
+    message: msg => {
+      // After the result the worker is sending the rest of the output: only silence means stuck.
+      if ((settled?.by === 'result' || settled?.by === 'error') && msg.t !== 'done') terminateLater('the worker has not finished the run')
+      switch (msg.t) {
+        case 'log': {
+          let ok = true
+          for (const [stream, chunk] of msg.items as LogItem[]) {
+            ok = log.write(stream, chunk) && ok
+            unacked += chunk.length
+          }
+          // The worker stops sending at WINDOW_CHARS unacknowledged: while the log file is behind,
+          // output waits in the worker's heap (bounded by its limit) rather than in the node's.
+          // Acks go in halves of the window, so a task that prints little never waits for one.
+          if (!ok && !draining) {
+            draining = true
+            void log.drained().then(() => { draining = false; ack() })
+          } else if (!draining && unacked >= LOG_WINDOW_CHARS / 2) {
+            ack()
+          }
+          break
+        }
+        case 'progress': {
+          const p = msg.p as number
+          if (Number.isFinite(p)) a.setProgress(Math.min(1, Math.max(0, p)))
+          break
+        }
+        case 'checkpoint': {
+          const p = checkpoint(a, msg.state).then(error => { w.post({ t: 'ack', run, id: msg.id, error }) })
+          uploads.add(p)
+          void p.finally(() => uploads.delete(p))
+          break
+        }
+        case 'result':
+        case 'error':
+          settleWith(msg)
+          break
+        case 'done':
+          done = { pending: String(msg.pending) }
+          w.modules = Number(msg.modules)
+          finished.resolve()
+          break
+      }
+    },
+    // The worker's death is decided at its exit, when Node has delivered every message it posted
+    // before: a result sent before a crash (an unhandled rejection right after the task
+    // returned) still wins, as it did when the worker exited with its task.
+    error: err => {
+      if (crash !== undefined) return
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        crash = { by: 'error', message: `out of memory: the task used up its JS heap of ${m.heapMb} MiB (resources.memMb = ${spec.resources.memMb})` }
+      } else {
+        if (err.stack !== undefined) log.append('err', err.stack)
+        crash = { by: 'error', message: err.message }
+      }
+    },
+    exit: code => {
+      settle(crash ?? { by: 'exit', code })
+      finished.resolve()
+    }
+  })
+
+  control.onStop(r => {
+    if (settled !== undefined) return
+    settle({ by: 'stop' })
+    log.append('sys', `${describeStop(r)}; aborting ctx.signal`)
+    w.post({ t: 'abort', run, reason: describeStop(r) })
+    terminateLater('still running')
   })
   if (control.forced.aborted) terminate()
   else control.forced.addEventListener('abort', terminate, { once: true })
 
-  await exited.promise
-  ended = true
-  clearTimeout(graceTimer)
-  control.forced.removeEventListener('abort', terminate)
-  // Output posted just before the exit is still in flight; a bounded wait for it.
-  await within(streamsEnded, 1000, control.forced)
-  // Checkpoints the task was awaiting when it ended still count: let them land.
-  await within(Promise.all(uploads), config.killGraceMs, control.forced)
+  w.runs++
+  const started = w.post({ t: 'run', run, taskId: ctx.taskId, attempt: ctx.attempt, workDir: ctx.workDir, url: m.url, what: m.what, exportName: spec.export, input: ctx.input !== undefined ? ctx.input : spec.input, restore: m.restore, env })
+  if (!started) {
+    // It died between runs, or cannot take the message: either way the run ends with it.
+    terminate()
+    await w.exited
+    settle({ by: 'exit', code: w.exitCode ?? -1 })
+    finished.resolve()
+  }
 
-  const s = settled ?? { by: 'exit', code: -1 }
+  await finished.promise
+  clearTimeout(timer)
+  control.forced.removeEventListener('abort', terminate)
+  // Checkpoints the task was awaiting when it ended still count: let them land.
+  if (uploads.size > 0) await within(Promise.all(uploads), config.killGraceMs, control.forced)
+
+  let retire: string | undefined
+  if (done === undefined || terminated || !w.alive) retire = 'ended'
+  else if (done.pending !== '') {
+    retire = 'left work pending'
+    log.append('sys', `the task left work pending (${done.pending}); its worker is not reused`)
+  }
+  return { ending: ending(a, settled ?? { by: 'exit', code: -1 }), retire }
+}
+
+function ending (a: Attempt, s: Settled): Ending {
+  const { config, control } = a
   if (s.by === 'stop' && control.request !== undefined) return stopEnding(control.request)
   if (s.by === 'result') {
     let json: string

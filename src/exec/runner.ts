@@ -5,8 +5,10 @@ import { createRunnerConfig, type RunnerConfig, type RunnerInit } from './config
 import { RunControl, type Attempt, type Ending } from './control.js'
 import { RunnerStoppedError } from './errors.js'
 import { runExec } from './exec-runner.js'
-import { runJs } from './js-runner.js'
+import { JsWorkerPool, type JsPoolStats } from './js-pool.js'
+import { runJs, type JsRuntime } from './js-runner.js'
 import { LogStore, type TaskLog } from './log-store.js'
+import { SourceCache } from './source-cache.js'
 import type { RunContext, RunHandle, RunInfo, RunOutcome } from './types.js'
 import { deferred, raceAbort, reasonText } from './util.js'
 import { WORK_FILES } from './workdir.js'
@@ -20,7 +22,8 @@ export interface RunnerStopOptions {
 }
 
 /**
- * Runs the tasks this node won: `exec` tasks as child processes, `js` tasks in worker threads.
+ * Runs the tasks this node won: `exec` tasks as child processes, `js` tasks in worker threads
+ * (warm ones from a pool, see `RunnerInit.jsPool`).
  *
  * @example
  * ```ts
@@ -35,6 +38,7 @@ export class Runner {
   readonly logs: LogStore
   readonly config: Readonly<RunnerConfig>
   private readonly runs = new Map<string, Run>()
+  private readonly js: JsRuntime
   private stopping = false
   private hookInstalled = false
 
@@ -47,6 +51,7 @@ export class Runner {
       retainFinished: this.config.retainFinishedLogs,
       now: this.config.now
     })
+    this.js = { pool: new JsWorkerPool(this.config), sources: new SourceCache(this.config.jsCacheDir) }
   }
 
   /**
@@ -62,7 +67,7 @@ export class Runner {
       throw new ConflictError(`task ${ctx.taskId} already runs here (attempt ${current.attempt}); cancel it before starting attempt ${ctx.attempt}`, { taskId: ctx.taskId, attempt: ctx.attempt, running: current.attempt })
     }
     const log = this.logs.create(ctx.taskId, ctx.attempt, join(ctx.workDir, WORK_FILES.log))
-    const run = new Run(ctx, this.config, log, () => {
+    const run = new Run(ctx, this.config, this.js, log, () => {
       this.runs.delete(ctx.taskId)
       if (this.runs.size === 0) this.removeExitHook()
     })
@@ -81,10 +86,15 @@ export class Runner {
     return [...this.runs.values()].map(r => r.info())
   }
 
+  /** Counters of the warm js workers (see `RunnerInit.jsPool`). */
+  jsPoolStats (): JsPoolStats {
+    return this.js.pool.stats()
+  }
+
   /**
    * Stops taking tasks, interrupts every running one (outcome `interrupted`: the node should hand
    * them back for recovery) with the usual grace period, and resolves when no child process,
-   * process group or worker of this runner is left.
+   * process group or worker (idle ones included) of this runner is left.
    */
   async stop (options: RunnerStopOptions = {}): Promise<void> {
     this.stopping = true
@@ -95,6 +105,8 @@ export class Runner {
     try {
       for (const r of runs) r.control.requestStop({ kind: 'interrupted', reason: 'the node is stopping' })
       await Promise.all(runs.map(async r => await r.done))
+      await this.js.pool.close()
+      await this.js.sources.close()
     } finally {
       options.signal?.removeEventListener('abort', force)
     }
@@ -148,6 +160,7 @@ class Run implements RunHandle {
   readonly control = new RunControl()
   private readonly ctx: RunContext
   private readonly config: RunnerConfig
+  private readonly js: JsRuntime
   private readonly onEnd: () => void
   private readonly outcome = deferred<RunOutcome>()
   private currentPid: number | undefined
@@ -155,9 +168,10 @@ class Run implements RunHandle {
   private seq = 0
   private uploadChain: Promise<void> = Promise.resolve()
 
-  constructor (ctx: RunContext, config: RunnerConfig, log: TaskLog, onEnd: () => void) {
+  constructor (ctx: RunContext, config: RunnerConfig, js: JsRuntime, log: TaskLog, onEnd: () => void) {
     this.ctx = ctx
     this.config = config
+    this.js = js
     this.log = log
     this.onEnd = onEnd
     this.taskId = ctx.taskId
@@ -236,7 +250,7 @@ class Run implements RunHandle {
       await mkdir(ctx.workDir, { recursive: true, mode: 0o700 })
       this.log.openFile()
       if (ctx.spec.kind === 'exec') return await runExec(attempt, ctx.spec)
-      return await runJs(attempt, ctx.spec)
+      return await runJs(attempt, ctx.spec, this.js)
     } catch (err) {
       // A fault of this node (work dir not writable, disk full), not of the task.
       return { kind: 'failed', error: `the runner could not run the task: ${(err as Error).message}` }

@@ -10,9 +10,7 @@ export const WORK_FILES = Object.freeze({
   /** `$BIDMESH_RESULT_FILE` of an exec task: JSON written by the task. */
   result: 'result.json',
   /** `$BIDMESH_INPUT_FILE` of an exec task given an input. */
-  input: 'input.json',
-  /** The inline source of a js task, written out so that it can be imported. */
-  source: 'task.mjs'
+  input: 'input.json'
 })
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/

@@ -2,7 +2,7 @@ import { TopicValidatorResult, type GossipSub, type Message, type SubscriptionCh
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ADVERT_VERSION, type Heartbeat, type NodeAdvert } from '../core/advert.js'
+import { ADVERT_VERSION, nodeAdvertSchema, type Heartbeat, type NodeAdvert } from '../core/advert.js'
 import { decodeAdvert, encodeAdvert, type AdvertDropReason } from './advert-codec.js'
 import type { ClusterView, StatusChange } from './cluster-view.js'
 import { ADVERT_TOPIC } from './topics.js'
@@ -25,6 +25,11 @@ export interface MeshGossipInit {
   body: () => AdvertBody
   onStatusChange?: (change: StatusChange) => void
   onAdvert?: (advert: NodeAdvert) => void
+  /**
+   * Asks a peer directly for its current advert (over an authenticated stream). Used when a
+   * heartbeat comes from a peer whose full advert we never got, e.g. right after joining.
+   */
+  fetchAdvert?: (peer: string) => Promise<unknown>
   now?: () => number
 }
 
@@ -56,6 +61,7 @@ export class MeshGossip {
   private debounce?: ReturnType<typeof setTimeout>
   private readonly probing = new Set<string>()
   private readonly dialing = new Set<string>()
+  private readonly pulling = new Set<string>()
   private readonly dialTimers = new Set<ReturnType<typeof setTimeout>>()
   /** Messages decoded by the topic validator, so the message handler does not decode twice. */
   private readonly decoded = new WeakMap<Uint8Array, NodeAdvert | Heartbeat>()
@@ -168,8 +174,9 @@ export class MeshGossip {
     this.counters.bytesReceived += msg.data.byteLength
     if ('hb' in decoded) {
       const change = this.view.onHeartbeat(decoded.peer, decoded.seq, this.now())
-      if (change === 'stale') this.counters.stale++
-      else if (change !== undefined && change !== 'unknown') this.init.onStatusChange?.(change)
+      if (change === 'unknown') this.onUnknownBeat(decoded.peer)
+      else if (change === 'stale') this.counters.stale++
+      else if (change !== undefined) this.init.onStatusChange?.(change)
       return
     }
     const advert = decoded
@@ -182,6 +189,31 @@ export class MeshGossip {
     this.maybeDial(advert)
   }
 
+  /**
+   * A heartbeat from a peer whose advert we lack (we just joined, or missed it). Beats carry no
+   * addresses, so: send our own full advert, which makes a peer that has not seen us answer with
+   * its own; and if we are connected to it anyway, ask it directly.
+   */
+  private onUnknownBeat (peer: string): void {
+    this.advertiseSoon()
+    if (this.isConnected(peer)) this.pullAdvert(peer)
+  }
+
+  /** Fetches the full advert of a peer we only know by its heartbeats; the answer must be its own. */
+  private pullAdvert (peer: string): void {
+    if (this.init.fetchAdvert === undefined || this.pulling.has(peer)) return
+    this.pulling.add(peer)
+    this.init.fetchAdvert(peer).then(body => {
+      const parsed = nodeAdvertSchema.safeParse(body)
+      if (!parsed.success || parsed.data.peer !== peer) { this.counters.dropped.malformed++; return }
+      const change = this.view.onAdvert(parsed.data, this.now())
+      if (change === 'stale') return
+      if (change !== undefined) this.init.onStatusChange?.(change)
+      this.init.onAdvert?.(parsed.data)
+      this.maybeDial(parsed.data)
+    }, () => {}).finally(() => this.pulling.delete(peer))
+  }
+
   /** Keeps a connection to every peer we hear of (up to maxPeers): auctions need them, and a closed connection is the fastest death signal. */
   private maybeDial (advert: NodeAdvert): void {
     if (this.dialing.has(advert.peer) || advert.addrs.length === 0 || this.isConnected(advert.peer)) return
@@ -189,7 +221,7 @@ export class MeshGossip {
     this.dialing.add(advert.peer)
     // Both sides learn of each other at once; let the lower id dial first so pairs don't open two
     // connections, and the other side dial only if that did not happen.
-    const delay = this.self < advert.peer ? 0 : 1_000
+    const delay = this.self < advert.peer ? 0 : 250
     const timer = setTimeout(() => {
       this.dialTimers.delete(timer)
       if (this.shutdown.signal.aborted || this.isConnected(advert.peer)) { this.dialing.delete(advert.peer); return }

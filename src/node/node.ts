@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -104,9 +105,12 @@ export class BidmeshNode {
       maxPeers: g.maxPeers,
       body: () => this.advertBody(),
       onStatusChange: change => { this.events.emit('peer:status', change) },
-      onAdvert: advert => { this.events.emit('peer:advert', advert) }
+      onAdvert: advert => { this.events.emit('peer:advert', advert) },
+      fetchAdvert: async peer => await this.schedulerService?.fetchAdvert(peer)
     })
-    this.runner = new Runner({ moduleBaseDir: process.cwd() })
+    // js tasks reuse warm worker threads; inline sources are cached by hash under the data dir.
+    // No prewarm: an idle node should stay small, and the first task warms the pool.
+    this.runner = new Runner({ moduleBaseDir: process.cwd(), jsCacheDir: join(this.config.dataDir, 'js-cache') })
     this.schedulerService = new Scheduler({
       self: this.peerId,
       capacity: this.capacity,
@@ -156,10 +160,31 @@ export class BidmeshNode {
     const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(5_000)])
     void Promise.allSettled(addrs.map(async a => await this.libp2p.dial(multiaddr(a), { signal }))).then(results => {
       if (this.shutdown.signal.aborted) return
-      if (results.some(r => r.status === 'fulfilled')) return
+      const joined = results.flatMap(r => r.status === 'fulfilled' ? [r.value.remotePeer.toString()] : [])
+      if (joined.length > 0) { void this.exchangePeers(joined); return }
       const delay = Math.min(5_000, 100 * 2 ** round)
       this.bootstrapTimer = setTimeout(() => { this.dialBootstrap(round + 1) }, delay)
     })
+  }
+
+  /**
+   * Asks the peers we joined through for everyone they know, and dials them. A node that only
+   * knows its bootstrap ends up outside the gossip mesh once the bootstrap prunes its mesh
+   * (LIBP2P-NOTES); dialing the whole list gives it direct links to every peer. The list is
+   * only a hint: connections are authenticated by Noise and adverts are signature-checked.
+   */
+  private async exchangePeers (via: string[]): Promise<void> {
+    const known = new Map<string, string[]>()
+    for (const peer of via) {
+      const list = await this.scheduler.fetchPeers(peer, AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(5_000)])).catch(() => [])
+      for (const p of list) if (p.peer !== this.peerId) known.set(p.peer, p.addrs)
+    }
+    const targets = [...known].filter(([peer]) => !this.libp2p.getConnections().some(c => c.remotePeer.toString() === peer)).slice(0, this.config.gossip.maxPeers)
+    // In batches: a hundred simultaneous dials time out in the Noise handshake (LIBP2P-NOTES).
+    for (let i = 0; i < targets.length && !this.shutdown.signal.aborted; i += 8) {
+      await Promise.allSettled(targets.slice(i, i + 8).map(async ([, addrs]) =>
+        await this.libp2p.dial(addrs.map(a => multiaddr(a)), { signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(5_000)]) })))
+    }
   }
 
   async stop (): Promise<void> {

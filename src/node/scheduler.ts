@@ -639,6 +639,8 @@ export class Scheduler implements TaskService {
         case 'get': reply(true, this.tasks.get(req.task ?? '') ?? null); break
         case 'list': reply(true, this.tasks.all().sort((a, b) => b.submittedAt - a.submittedAt).slice(0, req.limit ?? 100)); break
         case 'logs': reply(true, this.localLogs(req.task ?? '', req.after, req.limit) ?? { lines: [], ended: true }); break
+        case 'advert': reply(true, this.init.view.get(this.init.self)?.advert ?? null); break
+        case 'peers': reply(true, this.init.view.alive().slice(0, 1000).map(e => ({ peer: e.peer, addrs: e.advert.addrs }))); break
         case 'cancel': {
           const t = this.tasks.get(req.task ?? '')
           if (t === undefined || t.submitter !== this.init.self) { reply(false, undefined, 'not the owner of this task'); break }
@@ -649,6 +651,19 @@ export class Scheduler implements TaskService {
     } catch (err: any) {
       reply(false, undefined, err.message)
     }
+  }
+
+  /** The alive peers a peer knows, with their addresses: a joining node dials these. */
+  async fetchPeers (peer: string, signal?: AbortSignal): Promise<Array<{ peer: string, addrs: string[] }>> {
+    const list = await this.rpc(peer, { op: 'peers' }, signal)
+    if (!Array.isArray(list)) return []
+    return list.filter((p): p is { peer: string, addrs: string[] } =>
+      typeof p?.peer === 'string' && Array.isArray(p.addrs) && p.addrs.every((a: unknown) => typeof a === 'string')).slice(0, 1000)
+  }
+
+  /** The peer's own current advert, asked of the peer itself. */
+  async fetchAdvert (peer: string): Promise<unknown> {
+    return await this.rpc(peer, { op: 'advert' })
   }
 
   private async rpc (peer: string, req: Omit<TaskRequest, 'type' | 'v' | 'req'>, signal?: AbortSignal): Promise<unknown> {

@@ -50,7 +50,7 @@ const request = z.strictObject({
   type: z.literal('req'),
   v: z.literal(TASK_WIRE_VERSION),
   req: z.number().int().nonnegative(),
-  op: z.enum(['get', 'list', 'logs', 'cancel']),
+  op: z.enum(['get', 'list', 'logs', 'cancel', 'advert', 'peers']),
   task: id.optional(),
   after: z.number().int().nonnegative().optional(),
   limit: z.number().int().positive().max(10_000).optional()
