@@ -26,8 +26,16 @@ async function inProcess (n: number): Promise<Row> {
   const swarm = await startSwarm(n, () => ({ capacity: { cpu: 4, memMb: 8192 } }))
   const started = performance.now() - t0
   try {
-    await waitFor(() => swarm.nodes.every(node => node.view.alive().length === n), `${n} complete views`, 120_000, 10)
-    const complete = performance.now() - t0
+    // One process hosts every node here, so past ~20 nodes one core's worth of signature checks
+    // becomes the limit: record how far the views got rather than give up.
+    let complete: number | string
+    try {
+      await waitFor(() => swarm.nodes.every(node => node.view.alive().length === n), `${n} complete views`, 60_000, 10)
+      complete = Math.round(performance.now() - t0)
+    } catch {
+      const full = swarm.nodes.filter(node => node.view.alive().length === n).length
+      complete = `>60000 (${full}/${n} complete)`
+    }
     // Let the mesh settle (grafts, DHT self-queries) before measuring steady state.
     await sleep(3_000)
     const delays: number[] = []
@@ -42,7 +50,7 @@ async function inProcess (n: number): Promise<Row> {
     return {
       nodes: n,
       'start all (ms)': Math.round(started),
-      'views complete (ms)': Math.round(complete),
+      'views complete (ms)': complete,
       'advert p50 (ms)': percentile(delays, 50),
       'advert p99 (ms)': percentile(delays, 99),
       'bytes/node/s': Math.round(bytesPerNodePerS),
