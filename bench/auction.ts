@@ -18,7 +18,7 @@ const NOOP = 'export default async () => null'
 const tiny = { cpu: 0.01, memMb: 16 }
 
 async function swarmOf (n: number): Promise<TestSwarm> {
-  const s = await startSwarm(n, () => ({ capacity: { cpu: 16, memMb: 16_384 } }))
+  const s = await startSwarm(n, () => ({ allowExec: true, capacity: { cpu: 16, memMb: 16_384 } }))
   await waitFor(() => s.nodes.every(node => node.view.alive().length === n), 'complete views', 60_000)
   await sleep(1_000)
   return s
