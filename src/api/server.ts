@@ -6,6 +6,7 @@ import { HttpError, Router, sendError } from './http.js'
 import { clusterBody, nodeBody } from './views.js'
 import { streamEvents } from './events-stream.js'
 import { registerTaskRoutes } from './task-routes.js'
+import { registerWorkflowRoutes } from './workflow-routes.js'
 
 export interface ApiServerInit {
   host: string
@@ -29,6 +30,7 @@ export class ApiServer {
       .add('GET', '/v1/cluster', () => clusterBody(node))
       .add('GET', '/v1/events', ctx => { streamEvents(node, ctx) })
     registerTaskRoutes(this.router, node.scheduler)
+    registerWorkflowRoutes(this.router, node.workflows)
   }
 
   get address (): string {

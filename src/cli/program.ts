@@ -4,6 +4,7 @@ import { registerNodeCommand } from './node-command.js'
 import { registerStatusCommand } from './status-command.js'
 import { registerSwarmCommand } from './swarm-command.js'
 import { registerTaskCommands } from './task-commands.js'
+import { registerWorkflowCommands } from './workflow-commands.js'
 
 export function buildProgram (): Command {
   const program = new Command('bidmesh')
@@ -16,5 +17,6 @@ export function buildProgram (): Command {
   registerSwarmCommand(program)
   registerTaskCommands(program)
   registerFrameworkCommand(program)
+  registerWorkflowCommands(program)
   return program
 }

@@ -132,13 +132,13 @@ export function registerTaskCommands (program: Command, io: CliIo = defaultIo())
     })
 
   program.command('task')
-    .description('show one task: spec, state, node, retries, result or error, and its history')
+    .description('show one task: spec, state, node, retries and recoveries, last checkpoint, result or error, and its history')
     .argument('<id>', 'the task id')
     .option('--json', 'print JSON')
     .option(API_FLAG, API_HELP)
     .action(async (id: string, flags: { json?: boolean, api?: string }) => {
       const task = await clientFor(flags, io).get<TaskStatus>(taskPath(id))
-      io.out(flags.json === true ? json(task) : formatTaskDetails(task))
+      io.out(flags.json === true ? json(task) : formatTaskDetails(task, io.now()))
     })
 
   program.command('logs')
@@ -271,7 +271,11 @@ export function formatAge (ms: number): string {
   return `${Math.floor(s / 86_400)}d`
 }
 
-export function formatTaskDetails (t: TaskStatus): string {
+/**
+ * `bidmesh task ID`: one field per line, then the history. `now` dates the last checkpoint
+ * ("saved 3s ago"); it defaults to the wall clock.
+ */
+export function formatTaskDetails (t: TaskStatus, now: number = Date.now()): string {
   const s = t.spec
   const constraints = Object.entries(s.constraints).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('|') : v}`).join(' ')
   const fields: Array<[string, string | undefined]> = [
@@ -285,7 +289,10 @@ export function formatTaskDetails (t: TaskStatus): string {
     ['state', progressLine(t)],
     ['node', t.node],
     ['submitted', `${iso(t.submittedAt)} via ${t.submitter}`],
-    ['retries', `${t.retries} of ${s.retries.max}; recoveries ${t.recoveries}`],
+    // Two counters, two causes: the task's own failures spend its retry budget; node losses do not.
+    ['retries', `${t.retries} of ${s.retries.max} for task failures`],
+    ['recoveries', `${t.recoveries} for lost nodes`],
+    ['checkpoint', t.checkpoint === undefined ? undefined : formatCheckpoint(t.checkpoint, t.attempt, now)],
     ['pending', t.pendingReason],
     ['exit code', t.exitCode !== undefined ? String(t.exitCode) : undefined],
     ['error', t.error],
@@ -298,6 +305,22 @@ export function formatTaskDetails (t: TaskStatus): string {
     iso(h.at), h.state, String(h.attempt), h.node !== undefined ? shortPeer(h.node) : '', h.reason ?? ''
   ]))
   return [...lines, '', 'history', history.split('\n').map(l => '  ' + l).join('\n')].join('\n')
+}
+
+/**
+ * `seq 12, 1.5 KiB, saved 3s ago`, with `of attempt 1` when it was written by an earlier attempt
+ * (the one the current attempt restored from, until it saves its own).
+ */
+export function formatCheckpoint (c: NonNullable<TaskStatus['checkpoint']>, attempt: number, now: number): string {
+  const of = c.attempt !== attempt ? ` of attempt ${c.attempt}` : ''
+  return `seq ${c.seq}${of}, ${formatBytes(c.bytes)}, saved ${formatAge(now - c.at)} ago`
+}
+
+/** `512 B`, `1.5 KiB`, `256 KiB`, `1.2 MiB`: checkpoint sizes against a limit in KiB. */
+export function formatBytes (n: number): string {
+  if (n < 1024) return `${n} B`
+  const [value, unit] = n < 1024 * 1024 ? [n / 1024, 'KiB'] : [n / (1024 * 1024), 'MiB']
+  return `${value < 10 ? Number(value.toFixed(1)) : Math.round(value)} ${unit}`
 }
 
 function describeRun (s: TaskSpec): string {

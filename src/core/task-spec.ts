@@ -53,7 +53,9 @@ export const execTaskSchema = z.strictObject({
   kind: z.literal('exec'),
   command: z.array(z.string().max(4096)).min(1, 'must name the program to run').max(1024),
   env: z.record(z.string().min(1).max(256), z.string().max(32_768)).default({}),
-  cwd: z.string().max(4096).optional()
+  cwd: z.string().max(4096).optional(),
+  /** Written to `input.json` in the task's directory, named by `$BIDMESH_INPUT_FILE` (workflows pass upstream results here). */
+  input: jsonValue.optional()
 })
 
 export const jsTaskSchema = z.strictObject({

@@ -60,6 +60,10 @@ export interface TaskStatus {
   result?: unknown
   error?: string
   exitCode?: number
+  /** The newest saved checkpoint of the current task: its seq within its attempt, size and time. */
+  checkpoint?: { attempt: number, seq: number, bytes: number, at: number }
+  /** The workflow instance this task runs for, when a workflow submitted it. */
+  workflow?: { id: string, key: string, attempt: number }
   history: TaskTransition[]
 }
 

@@ -71,7 +71,7 @@ export interface RunnerInit {
   workerExecArgv?: string[]
   /**
    * Warm worker threads for js tasks, reused from one task to the next (see `JsPoolInit`).
-   * @default { enabled: true, maxIdlePerClass: 4, maxWorkers: 16, idleTimeoutMs: 30000, prewarm: 0, maxRunsPerWorker: 10000, maxModulesPerWorker: 64 }
+   * @default { enabled: true, maxIdlePerClass: 4, maxWorkers: 32, idleTimeoutMs: 30000, prewarm: 0, maxRunsPerWorker: 10000, maxModulesPerWorker: 64 }
    */
   jsPool?: JsPoolInit
   /**
@@ -110,10 +110,11 @@ export interface JsPoolInit {
    */
   maxIdlePerClass?: number
   /**
-   * The most pooled workers alive at once, busy and idle. Tasks never wait for a worker (the
-   * node's capacity decides how many run): to start one past the limit the least recently used
-   * idle worker ends, and when none is idle the task gets a worker of its own that ends with it.
-   * @default 16
+   * The most workers alive at once, busy and idle: how many js tasks run at the same instant on
+   * this node. To start one past the limit the least recently used idle worker ends; when none
+   * is idle the task waits (FIFO) for the next worker to come free. A throwaway thread per
+   * extra task would cost ~60 ms of CPU each, and a burst of small tasks would starve them all.
+   * @default 32
    */
   maxWorkers?: number
   /**
@@ -150,7 +151,7 @@ export type RunnerConfig = Required<Omit<RunnerInit, 'jsPool' | 'jsCacheDir'>> &
 export const defaultJsPoolConfig: Readonly<JsPoolConfig> = Object.freeze({
   enabled: true,
   maxIdlePerClass: 4,
-  maxWorkers: 16,
+  maxWorkers: 32,
   idleTimeoutMs: 30_000,
   prewarm: 0,
   maxRunsPerWorker: 10_000,

@@ -5,6 +5,7 @@ import type { ExecTaskSpec } from '../core/index.js'
 import { CheckpointWatcher } from './checkpoint-watcher.js'
 import { toJson } from './codec.js'
 import { describeStop, stopEnding, type Attempt, type Ending } from './control.js'
+import { processReaper } from './reaper.js'
 import { deferred, pipeToLog, within } from './util.js'
 import { resolveInside, WORK_FILES } from './workdir.js'
 
@@ -116,6 +117,7 @@ export async function runExec (a: Attempt, spec: ExecTaskSpec): Promise<Ending> 
   let ended = false
   const onForce = (): void => { if (pid !== undefined && !ended) killGroup(pid, 'SIGKILL') }
   if (pid !== undefined) {
+    processReaper.track(pid)
     a.setPid(pid)
     log.append('sys', `started pid ${pid}: ${JSON.stringify(spec.command)}`)
     control.onStop(r => {
@@ -146,6 +148,7 @@ export async function runExec (a: Attempt, spec: ExecTaskSpec): Promise<Ending> 
       child.stderr?.destroy()
     }
   }
+  if (pid !== undefined) processReaper.untrack(pid)
   clearTimeout(graceTimer)
   control.forced.removeEventListener('abort', onForce)
   await watcher?.flush()

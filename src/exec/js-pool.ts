@@ -135,6 +135,20 @@ export class JsWorker {
   }
 }
 
+interface PoolWaiter {
+  heapMb: number
+  resolve: (got: { worker: JsWorker, reused: boolean }) => void
+  reject: (err: Error) => void
+}
+
+/** The run was stopped while it waited for a worker. */
+export class PoolWaitAborted extends Error {
+  constructor () {
+    super('stopped while waiting for a worker thread')
+    this.name = 'PoolWaitAborted'
+  }
+}
+
 /**
  * How long an idle worker beyond `maxIdlePerClass` lingers. Between one task's end and the next
  * one's start (the runner creates its work dir first) other tasks end too: ending their workers at
@@ -157,6 +171,7 @@ export class JsWorkerPool {
   private sweepTimer: ReturnType<typeof setTimeout> | undefined
   private runIds = 0
   private readonly counts = { created: 0, reused: 0, retired: 0 }
+  private readonly waiters: PoolWaiter[] = []
 
   constructor (config: RunnerConfig) {
     this.config = config
@@ -177,9 +192,32 @@ export class JsWorkerPool {
     return ++this.runIds
   }
 
-  /** A worker for one run with heap limit `heapMb`: an idle one of that class, or a new one. */
-  acquire (heapMb: number): { worker: JsWorker, reused: boolean } {
+  /**
+   * A worker for one run with heap limit `heapMb`: an idle one of that class, or a new one, or,
+   * with `maxWorkers` busy, the next one to come free. Waiting beats a throwaway thread: starting
+   * one costs ~60 ms of CPU, ten times a short task, and on a node running many small tasks a
+   * storm of them starves every run. `stop` ends the wait (the run was cancelled meanwhile).
+   */
+  async acquire (heapMb: number, stop?: { onStop: (listener: () => void) => void }): Promise<{ worker: JsWorker, reused: boolean }> {
     if (this.closed) throw new Error('the js worker pool is closed')
+    const now = this.tryAcquire(heapMb)
+    if (now !== undefined) return now
+    const { promise, resolve, reject } = Promise.withResolvers<{ worker: JsWorker, reused: boolean }>()
+    const waiter: PoolWaiter = { heapMb, resolve, reject }
+    this.waiters.push(waiter)
+    stop?.onStop(() => {
+      const i = this.waiters.indexOf(waiter)
+      if (i >= 0) { this.waiters.splice(i, 1); reject(new PoolWaitAborted()) }
+    })
+    return await promise
+  }
+
+  /** Runs waiting for a worker because `maxWorkers` are busy. */
+  get waiting (): number {
+    return this.waiters.length
+  }
+
+  private tryAcquire (heapMb: number): { worker: JsWorker, reused: boolean } | undefined {
     const stack = this.idle.get(heapMb)
     const w = stack?.pop()
     if (stack?.length === 0) this.idle.delete(heapMb)
@@ -189,10 +227,24 @@ export class JsWorkerPool {
       return { worker: w, reused: true }
     }
     const { enabled, maxWorkers } = this.config.jsPool
-    if (enabled && this.pooledCount() >= maxWorkers) this.evictOldestIdle()
-    const worker = this.spawn(heapMb, enabled && this.pooledCount() < maxWorkers)
+    if (enabled && this.pooledCount() >= maxWorkers) {
+      this.evictOldestIdle()
+      if (this.pooledCount() >= maxWorkers) return undefined
+    }
+    const worker = this.spawn(heapMb, enabled)
     worker.hold(true)
     return { worker, reused: false }
+  }
+
+  /** A pooled worker came free or ended: the longest waiting run gets it, or a new one. */
+  private serveWaiters (): void {
+    while (this.waiters.length > 0 && !this.closed) {
+      const next = this.waiters[0]!
+      const got = this.tryAcquire(next.heapMb)
+      if (got === undefined) return
+      this.waiters.shift()
+      next.resolve(got)
+    }
   }
 
   /**
@@ -207,10 +259,14 @@ export class JsWorkerPool {
       w.runs < maxRunsPerWorker && w.modules <= maxModulesPerWorker && maxIdlePerClass > 0
     if (keep) {
       this.makeIdle(w)
+      this.serveWaiters()
       return
     }
     if (w.alive) this.counts.retired++
-    await w.terminate()
+    const ended = w.terminate()
+    // A retiring worker no longer counts against maxWorkers: its place can be taken now.
+    this.serveWaiters()
+    await ended
   }
 
   stats (): JsPoolStats {
@@ -227,6 +283,7 @@ export class JsWorkerPool {
    */
   async close (): Promise<void> {
     this.closed = true
+    for (const w of this.waiters.splice(0)) w.reject(new Error('the js worker pool is closed'))
     clearTimeout(this.sweepTimer)
     this.sweepTimer = undefined
     for (const stack of this.idle.values()) {
@@ -321,5 +378,7 @@ export class JsWorkerPool {
   private forget (w: JsWorker): void {
     this.takeIdle(w)
     this.live.delete(w)
+    // A crashed worker frees a place too.
+    this.serveWaiters()
   }
 }

@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url'
 import type { JsTaskSpec } from '../core/index.js'
 import { decodeCheckpoint, encodeCheckpoint, toJson } from './codec.js'
 import { describeStop, stopEnding, type Attempt, type Ending } from './control.js'
-import { heapLimitMb, type JsWorker, type JsWorkerPool } from './js-pool.js'
+import { heapLimitMb, PoolWaitAborted, type JsWorker, type JsWorkerPool } from './js-pool.js'
 import type { CachedSource, SourceCache } from './source-cache.js'
 import { deferred, within } from './util.js'
 
@@ -57,7 +57,14 @@ export async function runJs (a: Attempt, spec: JsTaskSpec, js: JsRuntime): Promi
   try {
     if (control.request !== undefined) return stopEnding(control.request)
     const heapMb = heapLimitMb(spec.resources.memMb, config.minHeapMb)
-    const { worker, reused } = js.pool.acquire(heapMb)
+    let got
+    try {
+      got = await js.pool.acquire(heapMb, control)
+    } catch (err) {
+      if (err instanceof PoolWaitAborted && control.request !== undefined) return stopEnding(control.request)
+      throw err
+    }
+    const { worker, reused } = got
     a.log.append('sys', `${reused ? 'reusing' : 'started'} worker thread ${worker.threadId} (heap limit ${heapMb} MiB): ${what}${source === undefined ? '' : ` (${source.path})`}`)
     const { ending, retire } = await drive(a, spec, worker, js.pool.nextRunId(), { url, what, heapMb, restore })
     await js.pool.release(worker, retire)

@@ -42,6 +42,7 @@ export interface StatusChange {
 export class ClusterView {
   private readonly peers = new Map<string, PeerEntry>()
   private readonly forgetAfterMs: number
+  private lastTick?: number
 
   constructor (readonly self: string, private readonly opts: ClusterViewOptions) {
     this.forgetAfterMs = opts.forgetAfterMs ?? 3_600_000
@@ -95,7 +96,14 @@ export class ClusterView {
    */
   tick (now: number): StatusChange[] {
     const changes: StatusChange[] = []
+    const gap = this.lastTick === undefined ? 0 : now - this.lastTick
+    this.lastTick = now
+    // A gap longer than the suspect timeout means this node itself was frozen (SIGSTOP, a
+    // stalled event loop): its peers' silence in that time is ours, not theirs. Judging them
+    // by it would declare the whole mesh dead and re-place tasks that run fine elsewhere.
+    const stalled = gap > this.opts.suspectAfterMs ? gap : 0
     for (const entry of this.peers.values()) {
+      if (stalled > 0 && entry.status !== 'dead') entry.lastSeen = Math.min(now, entry.lastSeen + stalled)
       if (entry.peer === this.self) continue
       const silent = now - entry.lastSeen
       if (entry.status === 'dead') {

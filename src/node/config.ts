@@ -50,7 +50,14 @@ export const nodeConfigSchema = z.strictObject({
     maxPeers: z.number().int().min(1).max(10_000).default(200),
     /** Extra IPs exempt from gossipsub's same-IP penalty (loopback always is). For test/dev setups only. */
     trustedIps: z.array(z.string()).default([])
-  }).default({ advertIntervalMs: 1000, suspectAfterMs: 1500, deadAfterMs: 2500, maxPeers: 200, trustedIps: [] })
+  }).default({ advertIntervalMs: 1000, suspectAfterMs: 1500, deadAfterMs: 2500, maxPeers: 200, trustedIps: [] }),
+  /** The signed DHT record store (tasks, checkpoints, results). */
+  store: z.strictObject({
+    /** Largest encoded record a node writes or accepts; bigger writes fail where they are made. @default 262144 (256 KiB) */
+    maxRecordBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(256 * 1024),
+    /** How often a node re-sends the records it wrote (kad-dht never republishes values). @default 60000 */
+    republishIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000)
+  }).default({ maxRecordBytes: 256 * 1024, republishIntervalMs: 60_000 })
 }).superRefine((c, ctx) => {
   if (c.gossip.deadAfterMs <= c.gossip.suspectAfterMs) {
     ctx.addIssue({ code: 'custom', path: ['gossip', 'deadAfterMs'], message: `must be greater than gossip.suspectAfterMs (${c.gossip.suspectAfterMs})` })

@@ -10,7 +10,8 @@ import type { PeerInfo, PrivateKey } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
-import { ADVERT_TOPIC, WEIGHTS_TOPIC } from '../gossip/topics.js'
+import { ADVERT_TOPIC, WEIGHTS_TOPIC, WORKFLOWS_TOPIC } from '../gossip/topics.js'
+import { readLocalRecord } from '../store/local.js'
 import { bidmeshSelector, bidmeshValidator, DHT_NAMESPACE } from '../store/validators.js'
 import type { NodeConfig } from './config.js'
 
@@ -43,6 +44,11 @@ export interface Libp2pDeps {
 }
 
 export type BidmeshLibp2p = Awaited<ReturnType<typeof createBidmeshLibp2p>>
+
+/** Author and seqno of a gossip message as one string, for duplicate checks before validation. */
+export function fastMessageId (from: Uint8Array | undefined, seqno: Uint8Array | undefined): string {
+  return `${from === undefined ? '' : Buffer.from(from).toString('base64')}/${seqno === undefined ? '' : Buffer.from(seqno).toString('base64')}`
+}
 
 /**
  * Builds the libp2p node: TCP + Noise + Yamux, identify, ping, gossipsub and kad-dht in server
@@ -81,7 +87,12 @@ export async function createBidmeshLibp2p (config: NodeConfig, deps: Libp2pDeps)
         Dlo: 3,
         Dhi: 6,
         Dlazy: 3,
-        allowedTopics: [ADVERT_TOPIC, WEIGHTS_TOPIC],
+        allowedTopics: [ADVERT_TOPIC, WEIGHTS_TOPIC, WORKFLOWS_TOPIC],
+        // Without it gossipsub verifies the signature of every copy of a message before it sees
+        // that the copy is a duplicate: with floodPublish and D = 4 that is several Ed25519
+        // verifications per beat per node, and it was most of an idle mesh's CPU. The id is the
+        // default one for signed messages (author and seqno), without the verification.
+        fastMsgIdFn: msg => fastMessageId(msg.from, msg.seqno),
         maxInboundDataLength: 64 * 1024,
         scoreParams: createPeerScoreParams({
           IPColocationFactorWhitelist: new Set([...LOOPBACK_IPS, ...config.gossip.trustedIps]),
@@ -102,7 +113,10 @@ export async function createBidmeshLibp2p (config: NodeConfig, deps: Libp2pDeps)
       dht: kadDHT({
         clientMode: false,
         peerInfoMapper: meshAddressMapper(loopbackOnly),
-        validators: { [DHT_NAMESPACE]: bidmeshValidator() },
+        validators: {
+          // The validator reads this node's copy so a stale writer cannot roll a replica back (fencing).
+          [DHT_NAMESPACE]: bidmeshValidator({ maxRecordBytes: config.store.maxRecordBytes, local: async key => await readLocalRecord(deps.datastore, key) })
+        },
         selectors: { [DHT_NAMESPACE]: bidmeshSelector }
       })
     }

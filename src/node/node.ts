@@ -8,8 +8,13 @@ import { ClusterView } from '../gossip/cluster-view.js'
 import { MeshGossip, type AdvertBody } from '../gossip/mesh-gossip.js'
 import { ADVERT_TOPIC } from '../gossip/topics.js'
 import { WeightsGossip } from '../gossip/weights-gossip.js'
+import { RecordStore } from '../store/record-store.js'
+import { RecordChannel } from '../store/record-channel.js'
+import { readLocalRecord } from '../store/local.js'
+import { bidmeshValidator } from '../store/validators.js'
 import { Runner } from '../exec/index.js'
 import { Scheduler } from './scheduler.js'
+import { PubsubWorkflowGossip, recordStoreStateStore, WorkflowService } from '../workflow/index.js'
 import type { NodeConfig } from './config.js'
 import { lockDataDir, loadOrCreatePeerKey, openDatastore } from './data-dir.js'
 import { TypedEmitter, type NodeEvents } from './events.js'
@@ -28,12 +33,15 @@ export class BidmeshNode {
   readonly events = new TypedEmitter<NodeEvents>()
   readonly capacity: Resources
   private libp2pNode?: BidmeshLibp2p
+  private recordStore?: RecordStore
+  private recordChannel?: RecordChannel
   private datastore?: LevelDatastore
   private gossipLayer?: MeshGossip
   private clusterView?: ClusterView
   private schedulerService?: Scheduler
   private runner?: Runner
   private weightsGossip?: WeightsGossip
+  private workflowService?: WorkflowService
   private bootstrapTimer?: ReturnType<typeof setTimeout>
   private readonly shutdown = new AbortController()
   private started = false
@@ -58,9 +66,21 @@ export class BidmeshNode {
     return this.gossipLayer
   }
 
+  /** Signed task, checkpoint and result records in the DHT. */
+  get store (): RecordStore {
+    if (this.recordStore === undefined) throw new Error('node not started')
+    return this.recordStore
+  }
+
   get scheduler (): Scheduler {
     if (this.schedulerService === undefined) throw new Error('node not started')
     return this.schedulerService
+  }
+
+  /** Workflows driven from this node, and what it hears of the others (src/workflow). */
+  get workflows (): WorkflowService {
+    if (this.workflowService === undefined) throw new Error('node not started')
+    return this.workflowService
   }
 
   get peerId (): string {
@@ -91,6 +111,24 @@ export class BidmeshNode {
       this.datastore = await openDatastore(this.config.dataDir)
       this.libp2pNode = await createBidmeshLibp2p(this.config, { privateKey, datastore: this.datastore })
       await this.libp2pNode.start()
+      const datastore = this.datastore
+      this.recordChannel = new RecordChannel({
+        libp2p: this.libp2pNode,
+        datastore,
+        validate: bidmeshValidator({ maxRecordBytes: this.config.store.maxRecordBytes, local: async key => await readLocalRecord(datastore, key) }),
+        maxRecordBytes: this.config.store.maxRecordBytes
+      })
+      await this.recordChannel.start()
+      const channel = this.recordChannel
+      this.recordStore = new RecordStore({
+        transport: base => channel.access(base),
+        dht: this.libp2pNode.services.dht,
+        privateKey,
+        self: this.libp2pNode.peerId.toString(),
+        maxRecordBytes: this.config.store.maxRecordBytes,
+        republishIntervalMs: this.config.store.republishIntervalMs
+      })
+      this.recordStore.start()
     } catch (err) {
       await this.datastore?.close().catch(() => {})
       await this.unlockDataDir()
@@ -121,7 +159,8 @@ export class BidmeshNode {
       view: this.clusterView,
       runner: this.runner,
       events: this.events,
-      advertiseSoon: () => { this.gossipLayer?.advertiseSoon() }
+      advertiseSoon: () => { this.gossipLayer?.advertiseSoon() },
+      store: this.store
     })
     await this.schedulerService.start()
     const scheduler = this.schedulerService
@@ -132,6 +171,19 @@ export class BidmeshNode {
     })
     scheduler.weightsChanged = (framework, weight, stamp) => { this.weightsGossip?.publish([{ framework, weight, stamp }]) }
     this.weightsGossip.start()
+    const view = this.clusterView
+    const self = this.peerId
+    this.workflowService = new WorkflowService({
+      self,
+      tasks: scheduler,
+      events: this.events,
+      // One other replica at least, when there is another peer: the driver may die next.
+      store: recordStoreStateStore(this.store, { quorum: () => Math.min(2, 1 + view.alive().filter(e => e.peer !== self).length) }),
+      gossip: new PubsubWorkflowGossip(this.libp2pNode.services.pubsub),
+      alivePeers: () => view.alive().map(e => e.peer),
+      isDead: peer => view.status(peer) === 'dead'
+    })
+    this.workflowService.start()
     this.gossipLayer.start()
     this.dialBootstrap(0)
   }
@@ -193,11 +245,15 @@ export class BidmeshNode {
     this.shutdown.abort()
     clearTimeout(this.bootstrapTimer)
     // Stop taking work first, then end what runs (its owners re-place it), then leave the mesh.
+    // Workflow drivers first: they must not react to tasks ending because the node stops.
+    this.workflowService?.stop()
     await this.runner?.stop()
     await this.schedulerService?.stop()
     this.weightsGossip?.stop()
     this.gossipLayer?.stop()
     this.libp2pNode?.services.pubsub.unsubscribe(ADVERT_TOPIC)
+    await this.recordStore?.stop()
+    await this.recordChannel?.stop()
     await this.libp2pNode?.stop()
     await this.datastore?.close()
     await this.unlockDataDir()

@@ -8,7 +8,7 @@ import {
 } from '../bidding/index.js'
 import type { NodeAdvert } from '../core/advert.js'
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js'
-import { makeId } from '../core/ids.js'
+import { isId, makeId } from '../core/ids.js'
 import { dominantFraction, fits, normalizeResources, type Resources } from '../core/resources.js'
 import { isFinal, retryDelayMs, type TaskStatus } from '../core/task-state.js'
 import { parseTaskSpec, taskDemand, type TaskSpec } from '../core/task-spec.js'
@@ -20,9 +20,13 @@ import type { AdvertBody } from '../gossip/mesh-gossip.js'
 import { ChannelPool, type ChannelPoolLibp2p } from './channel.js'
 import type { TypedEmitter, NodeEvents } from './events.js'
 import { TaskTable } from './task-table.js'
-import type { FrameworkInfo, LogsPage, TaskLogLine, TaskService } from './task-service.js'
-import { decodeTaskWire, encodeTaskWire, MAX_RESULT_BYTES, MAX_TASK_FRAME_BYTES, TASK_PROTOCOL, TASK_WIRE_VERSION, type TaskRequest, type TaskUpdate, type TaskWireMessage } from './task-wire.js'
+import type { FrameworkInfo, LogsPage, SubmitOptions, TaskLogLine, TaskService } from './task-service.js'
+import { decodeTaskWire, encodeTaskWire, MAX_RESULT_BYTES, MAX_TASK_FRAME_BYTES, TASK_PROTOCOL, TASK_WIRE_VERSION, type TaskAdopt, type TaskCheckpointNote, type TaskRequest, type TaskUpdate, type TaskWireMessage } from './task-wire.js'
 import { auctionTaskFromSpec } from '../bidding/task.js'
+import { RecoveryLeader } from './recovery.js'
+import { TaskRpc } from './task-rpc.js'
+import { FinalReports } from './final-reports.js'
+import { TaskRecords, withResult, type TaskRecordStore } from './task-records.js'
 
 export interface SchedulerInit {
   self: string
@@ -36,6 +40,8 @@ export interface SchedulerInit {
   events: TypedEmitter<NodeEvents>
   /** Asks the gossip layer to advertise soon (this node's free capacity changed). */
   advertiseSoon: () => void
+  /** The DHT record store: task records, results and checkpoints. Without it nothing survives the owner. */
+  store?: TaskRecordStore
   now?: () => number
 }
 
@@ -46,8 +52,6 @@ export interface SchedulerCounters {
   staleUpdates: number
   updatesFromStrangers: number
 }
-
-const RPC_TIMEOUT_MS = 3_000
 
 /**
  * The scheduler of one node: the auctioneer for tasks submitted here and the bidder for this
@@ -68,12 +72,22 @@ export class Scheduler implements TaskService {
   private wakeAt = Number.POSITIVE_INFINITY
   private planQueued = false
   private readonly retryTimers = new Set<ReturnType<typeof setTimeout>>()
-  private readonly pendingRpc = new Map<number, { resolve: (body: unknown) => void, reject: (err: Error) => void, timer: ReturnType<typeof setTimeout> }>()
-  private nextReq = 1
+  private readonly rpc = new TaskRpc((peer, msg) => { this.sendTask(peer, msg) })
+  private readonly finals = new FinalReports({
+    send: (to, msg) => { this.sendTask(to, msg) },
+    ownerOf: (task, attempt) => {
+      const copy = this.tasks.get(task)
+      return copy !== undefined && copy.attempt === attempt && copy.submitter !== this.init.self ? copy.submitter : undefined
+    }
+  })
   private stopped = false
   private readonly weightStamps = new Map<string, number>()
+  private readonly records: TaskRecords
+  private readonly recovery: RecoveryLeader
+  /** Attempts told to stop while their checkpoint was still being fetched. */
+  private readonly killedBeforeStart = new Set<string>()
   debugStats (): unknown {
-    return { auctioneer: this.auctioneer.stats(), bidder: this.bidder.stats(), counters: this.counters }
+    return { auctioneer: this.auctioneer.stats(), bidder: this.bidder.stats(), counters: this.counters, records: this.records.counters, recovery: this.recovery.counters }
   }
 
   /** The most this node ever had allocated plus held, per resource: the capacity invariant's witness. */
@@ -82,6 +96,15 @@ export class Scheduler implements TaskService {
   constructor (private readonly init: SchedulerInit) {
     this.now = init.now ?? Date.now
     this.tasks = new TaskTable(init.self)
+    this.records = new TaskRecords(init.store, this.now)
+    this.recovery = new RecoveryLeader({
+      self: init.self,
+      view: init.view,
+      records: this.records,
+      owns: id => this.tasks.get(id)?.submitter === init.self || init.runner.get(id) !== undefined,
+      adopt: (status, reason) => { this.adoptOrphan(status, reason) },
+      adoptFinished: status => { this.tasks.set({ ...status, submitter: init.self, updatedAt: this.now() }) }
+    })
     const shareOf = (f: string): number => this.ledger.dominantShare(f)
     this.bidder = new Bidder({ capacity: init.capacity, labels: init.labels, allowExec: init.allowExec }, {
       shareOf,
@@ -98,15 +121,18 @@ export class Scheduler implements TaskService {
     this.init.events.on('peer:advert', advert => { this.onAdvert(advert) })
     this.init.events.on('peer:status', change => {
       if (change.to === 'dead') this.onPeerDead(change.peer)
+      if (change.to === 'alive' && change.from === 'dead') this.fenceReturned(change.peer)
     })
   }
 
   async stop (): Promise<void> {
     this.stopped = true
+    this.recovery.stop()
     clearTimeout(this.wakeTimer)
     for (const t of this.retryTimers) clearTimeout(t)
-    for (const p of this.pendingRpc.values()) { clearTimeout(p.timer); p.reject(new Error('node stopping')) }
-    this.pendingRpc.clear()
+    this.rpc.stop()
+    this.finals.stop()
+    this.records.flush()
     await this.auctionPool.stop()
     await this.taskPool.stop()
   }
@@ -185,11 +211,18 @@ export class Scheduler implements TaskService {
 
   // ---- TaskService -------------------------------------------------------------------------
 
-  submit (input: unknown): TaskStatus {
+  submit (input: unknown, opts: SubmitOptions = {}): TaskStatus {
     const spec = parseTaskSpec(input)
     const now = this.now()
-    const id = makeId('t', now, randomBytes(8))
-    const status = this.tasks.create(id, spec, now)
+    if (opts.id !== undefined && !isId(opts.id)) throw new ValidationError('submit options', [{ path: 'id', message: `"${opts.id}" is not a task id (t-<9 base-36 digits><16 hex digits>)` }])
+    const existing = opts.id === undefined ? undefined : this.tasks.get(opts.id)
+    if (existing !== undefined && existing.submitter === this.init.self) return existing
+    const id = opts.id ?? makeId('t', now, randomBytes(8))
+    const created = this.tasks.create(id, spec, now)
+    const status = opts.avoid !== undefined || opts.workflow !== undefined
+      ? this.tasks.set({ ...created, avoid: [...new Set(opts.avoid ?? [])], ...(opts.workflow !== undefined ? { workflow: opts.workflow } : {}) })
+      : created
+    this.records.saveTask(status)
     this.enqueue(status, now)
     this.init.events.emit('task:submitted', status)
     return status
@@ -200,8 +233,13 @@ export class Scheduler implements TaskService {
     if (local !== undefined && local.submitter === this.init.self) return local
     const answers = await this.askPeers<TaskStatus | null>({ op: 'get', task: id }, signal)
     const found = answers.filter((a): a is TaskStatus => a !== null && typeof a === 'object' && a.id === id)
-    // The owner's copy is the truth; an executor's copy is the fallback.
-    return found.find(a => a.submitter !== undefined && answers.length > 0 && this.isOwnerCopy(a)) ?? found[0] ?? local
+    // The owner's copy is the truth; an executor's copy is the fallback; the DHT is the last word
+    // when both are gone.
+    const answer = found.find(a => a.submitter !== undefined && answers.length > 0 && this.isOwnerCopy(a)) ?? found[0] ?? local
+    if (answer !== undefined && (isFinal(answer.state) || this.init.view.status(answer.submitter) !== 'dead')) return answer
+    const [record, result] = await Promise.all([this.records.loadTask(id, signal), this.records.loadResult(id, signal)])
+    const best = record !== undefined && (answer === undefined || record.attempt >= answer.attempt) ? record : answer
+    return best === undefined ? undefined : withResult(best, result)
   }
 
   async list (opts: { all?: boolean, limit?: number, signal?: AbortSignal }): Promise<TaskStatus[]> {
@@ -225,7 +263,7 @@ export class Scheduler implements TaskService {
     const status = await this.get(id, signal)
     if (status === undefined) throw new NotFoundError('task', id)
     if (isFinal(status.state)) return status
-    const answer = await this.rpc(status.submitter, { op: 'cancel', task: id }, signal)
+    const answer = await this.rpc.call(status.submitter, { op: 'cancel', task: id }, signal)
     return answer as TaskStatus
   }
 
@@ -236,7 +274,7 @@ export class Scheduler implements TaskService {
     if (status === undefined) throw new NotFoundError('task', id)
     if (status.node === undefined) return { lines: [], ended: isFinal(status.state) }
     if (status.node === this.init.self) return { lines: [], ended: true, node: status.node }
-    const page = await this.rpc(status.node, { op: 'logs', task: id, after: opts.after ?? 0, limit: opts.limit ?? 1000 }, opts.signal) as LogsPage
+    const page = await this.rpc.call(status.node, { op: 'logs', task: id, after: opts.after ?? 0, limit: opts.limit ?? 1000 }, opts.signal) as LogsPage
     return page
   }
 
@@ -336,7 +374,7 @@ export class Scheduler implements TaskService {
       // The award went unanswered: the old attempt may run on s.peer. Fence it there.
       this.sendTask(s.peer, { type: 'kill', v: TASK_WIRE_VERSION, task: s.task, attempt: s.attempt, reason: 'superseded by a newer attempt' })
       const t = this.tasks.get(s.task)
-      if (t !== undefined && !isFinal(t.state)) this.tasks.set({ ...t, attempt: s.attempt + 1, state: 'pending', updatedAt: now, history: [...t.history, { state: 'pending', at: now, attempt: s.attempt + 1, reason: s.reason }] })
+      if (t !== undefined && !isFinal(t.state)) this.records.saveTask(this.tasks.set({ ...t, attempt: s.attempt + 1, state: 'pending', updatedAt: now, history: [...t.history, { state: 'pending', at: now, attempt: s.attempt + 1, reason: s.reason }] }))
     }
     this.scheduleWake()
   }
@@ -344,6 +382,8 @@ export class Scheduler implements TaskService {
   private onUpdate (u: TaskUpdate, from: string): void {
     const t = this.tasks.get(u.task)
     if (t === undefined || t.submitter !== this.init.self) { this.counters.updatesFromStrangers++; return }
+    // We own it: whatever we make of a final report (even a stale one), it need not come again.
+    if (u.state !== 'running' && from !== this.init.self) this.sendTask(from, { type: 'ack', v: TASK_WIRE_VERSION, task: u.task, attempt: u.attempt })
     if (u.attempt < t.attempt || isFinal(t.state)) {
       this.counters.staleUpdates++
       // A stale copy still running somewhere: stop it.
@@ -384,6 +424,7 @@ export class Scheduler implements TaskService {
         updatedAt: now,
         history: [...t.history, { state: 'failed', at: now, attempt: t.attempt, node: from, reason: error }, { state: 'pending', at: now, attempt: next, reason: 'retry' }]
       })
+      this.records.saveTask(updated)
       const timer = setTimeout(() => {
         this.retryTimers.delete(timer)
         const cur = this.tasks.get(t.id)
@@ -402,7 +443,11 @@ export class Scheduler implements TaskService {
       // A reply that overtook the auction's own news: record the placement first.
       this.tryApply(id, { to: 'placed', at: t.at, attempt: t.attempt, ...(t.node !== undefined ? { node: t.node } : {}) })
     }
-    if (this.tryApply(id, t)) this.init.events.emit('task:finished', this.tasks.get(id)!)
+    if (this.tryApply(id, t)) {
+      const done = this.tasks.get(id)!
+      this.records.saveTask(done)
+      this.init.events.emit('task:finished', done)
+    }
   }
 
   /** The node running an attempt is gone: place the task again as a new attempt. */
@@ -418,11 +463,100 @@ export class Scheduler implements TaskService {
       updatedAt: now,
       history: [...t.history, { state: 'pending', at: now, attempt: next, node: lostNode, reason }]
     })
+    this.records.saveTask(updated)
     this.init.events.emit('task:recovered', updated)
     this.enqueue(updated, now)
   }
 
+  /** Takes over a task whose owner died (the recovery leader chose us): a new attempt, placed again. */
+  private adoptOrphan (status: TaskStatus, reason: string): void {
+    const now = this.now()
+    const next = status.attempt + 1
+    const adopted = this.tasks.set({
+      ...status,
+      submitter: this.init.self,
+      state: 'pending',
+      attempt: next,
+      recoveries: status.recoveries + 1,
+      pendingReason: `re-placing: ${reason}`,
+      updatedAt: now,
+      history: [...status.history, { state: 'pending', at: now, attempt: next, reason }]
+    })
+    this.records.saveTask(adopted)
+    this.init.events.emit('task:recovered', adopted)
+    this.enqueue(adopted, now)
+  }
+
+  /**
+   * An executor whose task's owner died hands the task to us (nearest to its id). The attempt
+   * runs on: we only become the owner it reports to. A lower attempt than one we already hold
+   * is a stale copy, and is stopped.
+   */
+  private onAdopt (msg: TaskAdopt, from: string): void {
+    const mine = this.tasks.get(msg.task)
+    if (mine !== undefined && mine.submitter === this.init.self) {
+      if (msg.attempt < mine.attempt || isFinal(mine.state)) {
+        this.sendTask(from, { type: 'kill', v: TASK_WIRE_VERSION, task: msg.task, attempt: msg.attempt, reason: isFinal(mine.state) ? `task is already ${mine.state}` : `superseded by attempt ${mine.attempt}` })
+      }
+      return
+    }
+    let spec: TaskSpec
+    try { spec = parseTaskSpec(msg.spec) } catch { this.counters.badTaskFrames++; return }
+    const now = this.now()
+    const status = this.tasks.set({
+      id: msg.task,
+      spec,
+      state: 'running',
+      attempt: msg.attempt,
+      submitter: this.init.self,
+      node: from,
+      submittedAt: msg.submittedAt,
+      updatedAt: now,
+      retries: msg.retries,
+      recoveries: msg.recoveries,
+      avoid: [],
+      ...(mine?.checkpoint !== undefined ? { checkpoint: mine.checkpoint } : {}),
+      history: [...(mine?.history ?? []), { state: 'running', at: now, attempt: msg.attempt, node: from, reason: `adopted: owner ${msg.deadOwner} died` }]
+    })
+    this.records.saveTask(status)
+  }
+
+  /**
+   * The owner of tasks running here died: hand each to the live peer nearest its id, which
+   * every peer computes alike, so the attempt keeps running and its news has somewhere to go.
+   */
+  private rehomeTasksOf (deadOwner: string): void {
+    for (const info of this.init.runner.running()) {
+      const copy = this.tasks.get(info.taskId)
+      if (copy === undefined || copy.submitter !== deadOwner || copy.attempt !== info.attempt) continue
+      const heir = this.recovery.leaderOf(info.taskId) ?? this.init.self
+      const msg: TaskAdopt = { type: 'adopt', v: TASK_WIRE_VERSION, task: copy.id, attempt: copy.attempt, spec: copy.spec, submittedAt: copy.submittedAt, retries: copy.retries, recoveries: copy.recoveries, deadOwner }
+      if (heir === this.init.self) { this.onAdopt(msg, heir); continue }
+      this.tasks.set({ ...copy, submitter: heir })
+      this.sendTask(heir, msg)
+    }
+    // Attempts that ended here but whose end the dead owner never acknowledged: the heir must
+    // learn of them too, or it would think them lost and run them again.
+    for (const report of this.finals.unacked()) {
+      const copy = this.tasks.get(report.task)
+      if (copy === undefined || copy.submitter !== deadOwner || copy.attempt !== report.attempt) continue
+      const heir = this.recovery.leaderOf(report.task) ?? this.init.self
+      const msg: TaskAdopt = { type: 'adopt', v: TASK_WIRE_VERSION, task: copy.id, attempt: copy.attempt, spec: copy.spec, submittedAt: copy.submittedAt, retries: copy.retries, recoveries: copy.recoveries, deadOwner }
+      if (heir === this.init.self) {
+        this.finals.onAck(report.task, report.attempt)
+        this.onAdopt(msg, heir)
+        this.onUpdate(report, heir)
+        continue
+      }
+      this.tasks.set({ ...copy, submitter: heir })
+      this.sendTask(heir, msg)
+      this.finals.resend(report.task, report.attempt)
+    }
+  }
+
   private onPeerDead (peer: string): void {
+    this.rehomeTasksOf(peer)
+    this.recovery.onPeerDead()
     this.ledger.remove(peer)
     this.offered.delete(peer)
     this.waitersByPeer.delete(peer)
@@ -430,6 +564,21 @@ export class Scheduler implements TaskService {
     this.handleAuctioneer(this.auctioneer.onPeerGone(peer, this.now()))
     for (const t of this.tasks.owned()) {
       if ((t.state === 'running' || t.state === 'placed') && t.node === peer) this.recover(t, peer, `node ${peer} died`)
+    }
+  }
+
+  /**
+   * A peer we had given up for dead is back (it was frozen or cut off). Attempts we moved away
+   * from it may still run there: stop them before they complete a second time.
+   */
+  private fenceReturned (peer: string): void {
+    // Finished tasks too: a stale copy of a task that since succeeded elsewhere must not end twice.
+    for (const t of this.tasks.owned()) {
+      for (const h of t.history) {
+        if (h.node === peer && h.attempt < t.attempt && (h.state === 'running' || h.state === 'placed')) {
+          this.sendTask(peer, { type: 'kill', v: TASK_WIRE_VERSION, task: t.id, attempt: h.attempt, reason: `superseded by attempt ${t.attempt}` })
+        }
+      }
     }
   }
 
@@ -475,9 +624,34 @@ export class Scheduler implements TaskService {
     if (s.from !== this.init.self) {
       this.tasks.adopt({ id: s.task, spec, state: 'running', attempt: s.attempt, submitter: s.from, node: this.init.self, submittedAt: now, updatedAt: now, retries: 0, recoveries: 0, avoid: [], history: [{ state: 'running', at: now, attempt: s.attempt, node: this.init.self }] })
     }
+    if (s.attempt > 1 && this.records.enabled) {
+      // A later attempt resumes from the newest checkpoint of any earlier one.
+      const key = `${s.task}/${s.attempt}`
+      void this.records.loadCheckpoint(s.task).catch(() => undefined).then(ckpt => {
+        if (this.killedBeforeStart.delete(key) || this.stopped) {
+          this.bidder.onTaskFinished(s.task, s.attempt)
+          this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, state: this.stopped ? 'lost' : 'cancelled', error: 'stopped before it started' })
+          return
+        }
+        this.runTask(s, spec, ckpt?.body)
+      })
+      return
+    }
+    this.runTask(s, spec, undefined)
+  }
+
+  private runTask (s: StartTask, spec: TaskSpec, checkpoint: Uint8Array | undefined): void {
     let handle
     try {
-      handle = this.init.runner.start({ taskId: s.task, attempt: s.attempt, spec, workDir: taskWorkDir(join(this.init.dataDir, 'tasks'), s.task, s.attempt) })
+      handle = this.init.runner.start({
+        taskId: s.task,
+        attempt: s.attempt,
+        spec,
+        ...(spec.kind === 'exec' && spec.input !== undefined ? { input: spec.input } : {}),
+        ...(checkpoint !== undefined ? { checkpoint } : {}),
+        ...(this.records.enabled ? { onCheckpoint: async (bytes: Uint8Array, seq: number, o: { signal: AbortSignal }) => { await this.saveCheckpoint(s.task, s.attempt, seq, bytes, spec.checkpoint.quorum, o.signal) } } : {}),
+        workDir: taskWorkDir(join(this.init.dataDir, 'tasks'), s.task, s.attempt)
+      })
     } catch (err: any) {
       this.bidder.onTaskFinished(s.task, s.attempt)
       // A node that is shutting down hands the task back rather than failing it.
@@ -494,13 +668,51 @@ export class Scheduler implements TaskService {
       this.offerToWaiters()
       this.init.advertiseSoon()
       this.planSoonIfPending()
-      this.sendUpdate(s.from, { task: s.task, attempt: s.attempt, ...outcomeUpdate(outcome) })
       const copy = this.tasks.get(s.task)
+      const update = outcomeUpdate(outcome)
+      if (update.state !== 'lost') {
+        this.records.saveResult(s.task, s.attempt, {
+          state: update.state === 'running' ? 'failed' : update.state,
+          node: this.init.self,
+          at: this.now(),
+          ...(update.result !== undefined ? { result: update.result } : {}),
+          ...(update.error !== undefined ? { error: update.error } : {}),
+          ...(update.exitCode !== undefined ? { exitCode: update.exitCode } : {})
+        })
+      }
+      // The owner may have changed while it ran (the first one died): report to the current one.
+      const owner = copy !== undefined && copy.attempt === s.attempt ? copy.submitter : s.from
+      this.sendUpdate(owner, { task: s.task, attempt: s.attempt, ...update })
       if (copy !== undefined && copy.submitter !== this.init.self) {
         const u = outcomeUpdate(outcome)
         this.tasks.set({ ...copy, state: u.state === 'lost' ? 'failed' : u.state, updatedAt: this.now(), ...(u.error !== undefined ? { error: u.error } : {}), ...(u.result !== undefined ? { result: u.result } : {}) })
       }
     })
+  }
+
+  /**
+   * Writes a checkpoint to the DHT, then tells the task's owner its seq and size. A refusal
+   * because a newer attempt exists means this copy is stale: it is stopped.
+   */
+  private async saveCheckpoint (task: string, attempt: number, seq: number, bytes: Uint8Array, quorum: number, signal: AbortSignal): Promise<void> {
+    try {
+      await this.records.saveCheckpoint(task, attempt, seq, bytes, quorum, signal)
+    } catch (err) {
+      if (err instanceof Error && /stale|newer|lower attempt/i.test(err.message)) void this.init.runner.get(task)?.cancel(`a newer attempt exists: ${err.message}`)
+      throw err
+    }
+    const at = this.now()
+    const copy = this.tasks.get(task)
+    if (copy === undefined || copy.attempt !== attempt) return
+    this.tasks.set({ ...copy, checkpoint: { attempt, seq, bytes: bytes.byteLength, at } })
+    if (copy.submitter !== this.init.self) this.sendTask(copy.submitter, { type: 'checkpoint', v: TASK_WIRE_VERSION, task, attempt, seq, bytes: bytes.byteLength, at })
+  }
+
+  private onCheckpointNote (msg: TaskCheckpointNote): void {
+    const t = this.tasks.get(msg.task)
+    if (t === undefined || t.submitter !== this.init.self || t.attempt !== msg.attempt || isFinal(t.state)) return
+    if ((t.checkpoint?.attempt ?? 0) === msg.attempt && (t.checkpoint?.seq ?? 0) >= msg.seq) return
+    this.tasks.set({ ...t, checkpoint: { attempt: msg.attempt, seq: msg.seq, bytes: msg.bytes, at: msg.at } })
   }
 
   /**
@@ -539,12 +751,19 @@ export class Scheduler implements TaskService {
   private sendUpdate (to: string, u: Omit<TaskUpdate, 'type' | 'v' | 'at'>): void {
     const msg: TaskUpdate = { type: 'update', v: TASK_WIRE_VERSION, at: this.now(), ...u }
     if (to === this.init.self) { queueMicrotask(() => { this.onUpdate(msg, to) }); return }
-    this.sendTask(to, msg)
+    // The end of an attempt must arrive: it is re-sent until the owner acknowledges it.
+    if (msg.state !== 'running') this.finals.report(to, msg)
+    else this.sendTask(to, msg)
   }
 
   private onKill (task: string, attempt: number, reason: string, from: string): void {
     const handle = this.init.runner.get(task)
-    if (handle === undefined || handle.attempt > attempt) return
+    if (handle === undefined) {
+      const copy = this.tasks.get(task)
+      if (copy !== undefined && copy.attempt === attempt && !isFinal(copy.state) && (copy.submitter === from || from === this.init.self)) this.killedBeforeStart.add(`${task}/${attempt}`)
+      return
+    }
+    if (handle.attempt > attempt) return
     const copy = this.tasks.get(task)
     // Only the task's owner may stop it.
     if (copy !== undefined && copy.submitter !== from && from !== this.init.self) { this.counters.updatesFromStrangers++; return }
@@ -617,16 +836,11 @@ export class Scheduler implements TaskService {
       case 'update': this.onUpdate(msg, peer); break
       case 'kill': this.onKill(msg.task, msg.attempt, msg.reason, peer); break
       case 'offer': this.onOffer(peer, msg.free); break
+      case 'checkpoint': this.onCheckpointNote(msg); break
+      case 'ack': this.finals.onAck(msg.task, msg.attempt); break
+      case 'adopt': this.onAdopt(msg, peer); break
       case 'req': void this.answer(msg, peer); break
-      case 'res': {
-        const p = this.pendingRpc.get(msg.req)
-        if (p === undefined) return
-        this.pendingRpc.delete(msg.req)
-        clearTimeout(p.timer)
-        if (msg.ok) p.resolve(msg.body)
-        else p.reject(new Error(msg.error ?? 'peer refused the request'))
-        break
-      }
+      case 'res': this.rpc.onResponse(msg); break
     }
   }
 
@@ -655,7 +869,7 @@ export class Scheduler implements TaskService {
 
   /** The alive peers a peer knows, with their addresses: a joining node dials these. */
   async fetchPeers (peer: string, signal?: AbortSignal): Promise<Array<{ peer: string, addrs: string[] }>> {
-    const list = await this.rpc(peer, { op: 'peers' }, signal)
+    const list = await this.rpc.call(peer, { op: 'peers' }, signal)
     if (!Array.isArray(list)) return []
     return list.filter((p): p is { peer: string, addrs: string[] } =>
       typeof p?.peer === 'string' && Array.isArray(p.addrs) && p.addrs.every((a: unknown) => typeof a === 'string')).slice(0, 1000)
@@ -663,29 +877,18 @@ export class Scheduler implements TaskService {
 
   /** The peer's own current advert, asked of the peer itself. */
   async fetchAdvert (peer: string): Promise<unknown> {
-    return await this.rpc(peer, { op: 'advert' })
-  }
-
-  private async rpc (peer: string, req: Omit<TaskRequest, 'type' | 'v' | 'req'>, signal?: AbortSignal): Promise<unknown> {
-    const id = this.nextReq++
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>()
-    const timer = setTimeout(() => { this.pendingRpc.delete(id); reject(new Error(`peer ${peer} did not answer`)) }, RPC_TIMEOUT_MS)
-    this.pendingRpc.set(id, { resolve, reject, timer })
-    signal?.addEventListener('abort', () => { clearTimeout(timer); this.pendingRpc.delete(id); reject(new Error('aborted')) }, { once: true })
-    this.sendTask(peer, { type: 'req', v: TASK_WIRE_VERSION, req: id, ...req })
-    return await promise
+    return await this.rpc.call(peer, { op: 'advert' })
   }
 
   /** Asks every other alive peer; unanswered or failed requests are left out. */
   private async askPeers<T> (req: Omit<TaskRequest, 'type' | 'v' | 'req'>, signal?: AbortSignal): Promise<T[]> {
-    const peers = this.init.view.alive().map(e => e.peer).filter(p => p !== this.init.self)
-    const results = await Promise.allSettled(peers.map(async p => await this.rpc(p, req, signal) as T))
-    return results.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+    return await this.rpc.ask<T>(this.init.view.alive().map(e => e.peer).filter(p => p !== this.init.self), req, signal)
   }
 
   // ---- gossip and timers ------------------------------------------------------------------
 
   private onAdvert (advert: NodeAdvert): void {
+    this.fenceStaleCopies(advert)
     const before = this.ledgerFree.get(advert.peer)
     this.ledgerFree.set(advert.peer, advert.free)
     this.ledger.report(advert.peer, { capacity: advert.capacity, usageByFramework: advert.usageByFramework })
@@ -696,6 +899,18 @@ export class Scheduler implements TaskService {
   }
 
   private readonly ledgerFree = new Map<string, Resources>()
+
+  /**
+   * A peer runs a newer attempt of a task we still run: we were frozen or cut off while the mesh
+   * moved it. Our copy is stale; stop it before it completes a second time.
+   */
+  private fenceStaleCopies (advert: NodeAdvert): void {
+    if (advert.peer === this.init.self) return
+    for (const r of advert.running) {
+      const handle = this.init.runner.get(r.id)
+      if (handle !== undefined && handle.attempt < r.attempt) void handle.cancel(`superseded by attempt ${r.attempt} on ${advert.peer}`)
+    }
+  }
 
   private scheduleWake (): void {
     if (this.stopped) return

@@ -27,13 +27,27 @@ export interface FrameworkInfo {
   pending: number
 }
 
+/** What a caller other than a user (a workflow driver) adds to a submission. */
+export interface SubmitOptions {
+  /**
+   * The task's id, when the caller derives it (a workflow names each instance's attempt, so a
+   * driver taking over can find a task handed out just before its predecessor died). A submit
+   * with the id of a task this node already owns returns that task.
+   */
+  id?: string
+  /** Peers not to place this task on (where an earlier attempt failed). */
+  avoid?: string[]
+  /** The workflow instance this task runs for; shown in listings. */
+  workflow?: { id: string, key: string, attempt: number }
+}
+
 /**
  * What the HTTP API and CLI need from a node's scheduler. Any node answers about any task: a
  * task this node does not hold is looked up on its peers.
  */
 export interface TaskService {
   /** Validates the spec (ValidationError naming the field), gives it an id, queues it for auction. */
-  submit: (spec: unknown) => TaskStatus
+  submit: (spec: unknown, opts?: SubmitOptions) => TaskStatus
   /** The task's status, from this node or a peer; undefined when nobody knows it. */
   get: (id: string, signal?: AbortSignal) => Promise<TaskStatus | undefined>
   /** Tasks this node submitted or runs, newest first; `all` also asks every alive peer. */

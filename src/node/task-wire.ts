@@ -46,6 +46,41 @@ const offer = z.strictObject({
   free: z.record(z.string().min(1).max(128), z.number().finite().nonnegative()).refine(r => Object.keys(r).length <= 64, 'at most 64 resources')
 })
 
+/** Owner → executor: the final update of this attempt arrived; stop re-sending it. */
+const ack = z.strictObject({
+  type: z.literal('ack'),
+  v: z.literal(TASK_WIRE_VERSION),
+  task: id,
+  attempt
+})
+
+/** Executor → owner: the attempt saved a checkpoint (the bytes are in the DHT, not here). */
+const checkpointNote = z.strictObject({
+  type: z.literal('checkpoint'),
+  v: z.literal(TASK_WIRE_VERSION),
+  task: id,
+  attempt,
+  seq: z.number().int().positive(),
+  bytes: z.number().int().nonnegative(),
+  at: z.number().int().nonnegative()
+})
+
+/**
+ * Executor → the peer nearest the task id, when the task's owner died: "you own this task now".
+ * It carries what the executor knows, so the running attempt goes on without a restart.
+ */
+const adopt = z.strictObject({
+  type: z.literal('adopt'),
+  v: z.literal(TASK_WIRE_VERSION),
+  task: id,
+  attempt,
+  spec: z.unknown(),
+  submittedAt: z.number().int().nonnegative(),
+  retries: z.number().int().nonnegative(),
+  recoveries: z.number().int().nonnegative(),
+  deadOwner: z.string().min(1).max(128)
+})
+
 const request = z.strictObject({
   type: z.literal('req'),
   v: z.literal(TASK_WIRE_VERSION),
@@ -65,10 +100,12 @@ const response = z.strictObject({
   error: z.string().max(4096).optional()
 })
 
-export const taskWireSchema = z.discriminatedUnion('type', [update, kill, offer, request, response])
+export const taskWireSchema = z.discriminatedUnion('type', [update, kill, offer, ack, checkpointNote, adopt, request, response])
 export type TaskWireMessage = z.output<typeof taskWireSchema>
 export type TaskUpdate = z.output<typeof update>
 export type TaskRequest = z.output<typeof request>
+export type TaskAdopt = z.output<typeof adopt>
+export type TaskCheckpointNote = z.output<typeof checkpointNote>
 export type TaskResponse = z.output<typeof response>
 
 const encoder = new TextEncoder()

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { BidmeshError, ValidationError } from '../../src/core/errors.js'
 import type { TaskStatus } from '../../src/core/task-state.js'
 import { registerFrameworkCommand } from '../../src/cli/framework-command.js'
-import { formatAge, nameFor, registerTaskCommands, type CliIo } from '../../src/cli/task-commands.js'
+import { formatAge, formatBytes, nameFor, registerTaskCommands, type CliIo } from '../../src/cli/task-commands.js'
 import { progressLine } from '../../src/cli/wait.js'
 import { waitFor } from '../helpers/wait.js'
 import { FakeTaskService, PEER, startApi, step } from '../api/fake-task-service.js'
@@ -251,9 +251,25 @@ describe('tasks, task, cancel', () => {
     const text = r.out.join('\n')
     for (const line of [
       `task ${b.id}`, "runs exec y 'two words'", 'resources cpu=1 memMb=256', 'constraints zone=eu', 'framework ml (priority 0, spread)',
-      `state running on ${SHORT_PEER}`, `node ${PEER}`, 'retries 0 of 0; recoveries 0'
+      `state running on ${SHORT_PEER}`, `node ${PEER}`, 'retries 0 of 0 for task failures', 'recoveries 0 for lost nodes'
     ]) expect(text.replace(/ {2,}/g, ' ')).toContain(line)
+    expect(text).not.toMatch(/^checkpoint/m)
     expect(text).toMatch(/history\n\s+TIME\s+STATE\s+ATTEMPT\s+NODE\s+REASON\n.*pending\s+1\n.*placed\s+1\s+12D3KooW…B0b2\n.*running/)
+  })
+
+  it('task ID shows retries and recoveries apart, and the last checkpoint: seq, size and age', async () => {
+    const [, b] = seed()
+    service.tasks.set(b.id, { ...b, attempt: 3, retries: 1, recoveries: 1, spec: { ...b.spec, retries: { ...b.spec.retries, max: 2 } }, checkpoint: { attempt: 3, seq: 12, bytes: 1536, at: NOW - 4_000 } })
+    const text = (await bidmesh(['task', b.id])).out.join('\n').replace(/ {2,}/g, ' ')
+    expect(text).toContain('retries 1 of 2 for task failures\nrecoveries 1 for lost nodes\ncheckpoint seq 12, 1.5 KiB, saved 4s ago')
+
+    // Restored from an earlier attempt and not yet saved again: the checkpoint says whose it is.
+    service.tasks.set(b.id, { ...b, attempt: 2, recoveries: 1, checkpoint: { attempt: 1, seq: 40, bytes: 256 * 1024, at: NOW - 90_000 } })
+    expect((await bidmesh(['task', b.id])).out.join('\n').replace(/ {2,}/g, ' ')).toContain('checkpoint seq 40 of attempt 1, 256 KiB, saved 1m ago')
+  })
+
+  it.each([[0, '0 B'], [1023, '1023 B'], [1024, '1 KiB'], [1536, '1.5 KiB'], [65_536, '64 KiB'], [262_144, '256 KiB'], [1_258_291, '1.2 MiB']])('formatBytes(%i) is %s', (n, text) => {
+    expect(formatBytes(n)).toBe(text)
   })
 
   it('task of an unknown id exits 1 saying so', async () => {

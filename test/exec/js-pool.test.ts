@@ -225,7 +225,7 @@ describe('js worker pool', () => {
     expect((await who(r)).threadId).not.toBe(b.threadId)
   })
 
-  it('past maxWorkers, ends the oldest idle worker or gives the task a worker of its own', async () => {
+  it('past maxWorkers, ends the oldest idle worker or makes the task wait for a busy one', async () => {
     const r = start({ jsPool: { maxWorkers: 1 } })
     await who(r, 32)
     await who(r, 64)
@@ -233,9 +233,19 @@ describe('js worker pool', () => {
     expect(r.jsPoolStats()).toMatchObject({ created: 2, retired: 1 })
     const wait = `${WHO}export default async (input, ctx) => { ctx.progress(1); await new Promise(resolve => { ctx.signal.onabort = resolve }); return threadId }`
     const runs = [0, 1].map(() => r.start(ctx(jsSpec({ source: wait, resources: { memMb: 64 } }), { onProgress: () => {} })))
-    await waitFor(() => runs.every(x => x.progress === 1), 5000, 'both tasks running')
-    expect(r.jsPoolStats()).toMatchObject({ workers: 2, busy: 2 })
-    await Promise.all(runs.map(async x => await x.cancel()))
+    await waitFor(() => runs.some(x => x.progress === 1), 5000, 'one task running')
+    // The second waits for the only worker instead of getting a throwaway thread.
+    expect(runs.filter(x => x.progress === 1)).toHaveLength(1)
+    expect(r.jsPoolStats()).toMatchObject({ workers: 1, busy: 1 })
+    const first = runs.find(x => x.progress === 1)!
+    const second = runs.find(x => x !== first)!
+    await first.cancel()
+    await waitFor(() => second.progress === 1, 5000, 'the waiting task to get the worker')
+    expect(r.jsPoolStats()).toMatchObject({ workers: 1, busy: 1, created: 2 })
+    // A task cancelled while it waits ends at once, without a worker.
+    const third = r.start(ctx(jsSpec({ source: wait, resources: { memMb: 64 } }), { onProgress: () => {} }))
+    expect(await third.cancel('no longer wanted')).toMatchObject({ kind: 'cancelled' })
+    await second.cancel()
     expect(r.jsPoolStats()).toMatchObject({ workers: 1, idle: 1 })
   })
 

@@ -67,9 +67,24 @@ describe('ClusterView under an injected clock', () => {
     }
     // A beat is newer than the advert it follows, so an advert with an older seq is stale.
     expect(v.onAdvert(advert('a', 7), 6000)).toBe('stale')
-    v.tick(9000)
+    for (let t = 6000; t <= 9000; t += 250) v.tick(t)
     expect(v.status('a')).toBe('dead')
     expect(v.onHeartbeat('a', 8000, 9100)).toEqual({ peer: 'a', from: 'dead', to: 'alive', reason: 'came back' })
+  })
+
+  it('a freeze of this node is not counted as its peers\' silence', () => {
+    const v = new ClusterView('self', opts)
+    v.onAdvert(advert('a', 1), 0)
+    v.onAdvert(advert('b', 1), 0)
+    for (let t = 0; t <= 1000; t += 250) v.tick(t)
+    // Frozen (SIGSTOP) for 10 s: the next tick comes late. Nobody is declared dead for it...
+    expect(v.tick(11_000)).toEqual([])
+    expect(v.status('a')).toBe('alive')
+    // ...but a peer that stays silent after the thaw still is, on the usual schedule.
+    v.onHeartbeat('b', 2, 11_100)
+    for (let t = 11_250; t <= 13_500; t += 250) v.tick(t)
+    expect(v.status('a')).toBe('dead')
+    expect(v.status('b')).not.toBe('dead')
   })
 
   it('never marks itself suspect or dead, and forgets long-dead peers', () => {
