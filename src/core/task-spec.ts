@@ -27,8 +27,12 @@ export const retriesSchema = z.strictObject({
 
 export const checkpointSchema = z.strictObject({
   intervalMs: z.number().int().min(10).max(3_600_000).default(1000),
-  /** How many replicas must confirm a checkpoint before it counts as saved. */
-  quorum: z.number().int().min(1).max(20).default(1)
+  /**
+   * How many copies (the writer's own counts as one) must be confirmed before a checkpoint counts
+   * as saved. 2 by default: a checkpoint only the writer holds dies with it. Capped by the peers
+   * there are, and by the store's replica set (the writer plus 5).
+   */
+  quorum: z.number().int().min(1).max(6).default(2)
 })
 
 const jsonValue: z.ZodType<unknown> = z.unknown().refine(
@@ -45,7 +49,7 @@ const common = {
   timeoutMs: z.number().int().positive().max(7 * 24 * 3_600_000).optional(),
   retries: retriesSchema.default({ max: 0, backoffMs: 1000, factor: 2 }),
   placement: z.enum(['spread', 'binpack']).default('spread'),
-  checkpoint: checkpointSchema.default({ intervalMs: 1000, quorum: 1 })
+  checkpoint: checkpointSchema.default({ intervalMs: 1000, quorum: 2 })
 }
 
 export const execTaskSchema = z.strictObject({

@@ -668,21 +668,26 @@ export class Scheduler implements TaskService {
       this.offerToWaiters()
       this.init.advertiseSoon()
       this.planSoonIfPending()
-      const copy = this.tasks.get(s.task)
       const update = outcomeUpdate(outcome)
-      if (update.state !== 'lost') {
-        this.records.saveResult(s.task, s.attempt, {
+      // The result is saved (two copies) before the owner hears of it: once anyone knows the
+      // attempt ended, its result survives this node, and a peer taking over never runs it again.
+      const saved = update.state === 'lost'
+        ? Promise.resolve()
+        : this.records.saveResultNow(s.task, s.attempt, {
           state: update.state === 'running' ? 'failed' : update.state,
           node: this.init.self,
           at: this.now(),
           ...(update.result !== undefined ? { result: update.result } : {}),
           ...(update.error !== undefined ? { error: update.error } : {}),
           ...(update.exitCode !== undefined ? { exitCode: update.exitCode } : {})
-        })
-      }
-      // The owner may have changed while it ran (the first one died): report to the current one.
-      const owner = copy !== undefined && copy.attempt === s.attempt ? copy.submitter : s.from
-      this.sendUpdate(owner, { task: s.task, attempt: s.attempt, ...update })
+        }, Math.min(2, 1 + this.init.view.alive().filter(e => e.peer !== this.init.self).length)).catch(() => {})
+      void saved.then(() => {
+        // The owner may have changed while it ran (the first one died): report to the current one.
+        const current = this.tasks.get(s.task)
+        const owner = current !== undefined && current.attempt === s.attempt ? current.submitter : s.from
+        this.sendUpdate(owner, { task: s.task, attempt: s.attempt, ...update })
+      })
+      const copy = this.tasks.get(s.task)
       if (copy !== undefined && copy.submitter !== this.init.self) {
         const u = outcomeUpdate(outcome)
         this.tasks.set({ ...copy, state: u.state === 'lost' ? 'failed' : u.state, updatedAt: this.now(), ...(u.error !== undefined ? { error: u.error } : {}), ...(u.result !== undefined ? { result: u.result } : {}) })
@@ -695,8 +700,10 @@ export class Scheduler implements TaskService {
    * because a newer attempt exists means this copy is stale: it is stopped.
    */
   private async saveCheckpoint (task: string, attempt: number, seq: number, bytes: Uint8Array, quorum: number, signal: AbortSignal): Promise<void> {
+    // A quorum larger than the mesh could never be met: a lone node still saves its checkpoints.
+    const reachable = 1 + this.init.view.alive().filter(e => e.peer !== this.init.self).length
     try {
-      await this.records.saveCheckpoint(task, attempt, seq, bytes, quorum, signal)
+      await this.records.saveCheckpoint(task, attempt, seq, bytes, Math.min(quorum, reachable), signal)
     } catch (err) {
       if (err instanceof Error && /stale|newer|lower attempt/i.test(err.message)) void this.init.runner.get(task)?.cancel(`a newer attempt exists: ${err.message}`)
       throw err

@@ -27,17 +27,18 @@ export interface TaskRecordCounters {
  * Writes a node's task facts to the DHT: `task/<id>` (the owner's status, at each new attempt
  * and at the end), `result/<id>` (the executor's outcome) and `ckpt/<id>` (checkpoint bytes).
  *
- * Task and result records are written behind, `flushMs` after the change, and the writes of one
- * key in that window coalesce: a short task writes its final record once instead of a record per
- * state, and none of it sits on the path from submit to start. Until the flush, the owner and the
+ * Task records are written behind, `flushMs` after the change, and the writes of one task in
+ * that window coalesce: a short task writes its final record once instead of a record per state,
+ * and none of it sits on the path from submit to start. Until the flush, the owner and the
  * executor hold the facts in memory, and the executor also holds the spec (it rehomes the task
  * if the owner dies), so the window only matters when both die inside it. A failed write is
- * counted, not fatal, for the same reason. Checkpoints are written at once: the task waits.
+ * counted, not fatal, for the same reason. Results and checkpoints are written at once, and
+ * waited for: a result before the owner hears of it, a checkpoint before the task goes on.
  */
 export class TaskRecords {
   private lastSeq = 0
   readonly counters: TaskRecordCounters = { recordWrites: 0, recordWriteErrors: 0 }
-  private readonly dirty = new Map<string, { kind: 'task' | 'result', id: string, attempt: number, value: unknown, live: boolean }>()
+  private readonly dirty = new Map<string, { kind: 'task', id: string, attempt: number, value: unknown, live: boolean }>()
   private flushTimer?: ReturnType<typeof setTimeout>
 
   constructor (private readonly store: TaskRecordStore | undefined, private readonly now: () => number, private readonly flushMs = 50) {}
@@ -54,7 +55,7 @@ export class TaskRecords {
     this.dirty.clear()
   }
 
-  private later (kind: 'task' | 'result', id: string, attempt: number, value: unknown, live: boolean): void {
+  private later (kind: 'task', id: string, attempt: number, value: unknown, live: boolean): void {
     this.dirty.set(`${kind}/${id}`, { kind, id, attempt, value, live })
     if (this.flushTimer === undefined) this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.flush() }, this.flushMs)
   }
@@ -79,9 +80,16 @@ export class TaskRecords {
     this.later('task', status.id, status.attempt, rest, !isFinal(status.state))
   }
 
-  saveResult (id: string, attempt: number, rec: ResultRecord): void {
+  /** Saves a result now and resolves once `quorum` copies hold it (at most 2 s). */
+  async saveResultNow (id: string, attempt: number, rec: ResultRecord, quorum: number): Promise<void> {
     if (this.store === undefined) return
-    this.later('result', id, attempt, rec, false)
+    this.counters.recordWrites++
+    try {
+      await this.store.putJson('result', id, { attempt, seq: this.nextSeq(), value: rec }, { live: false, quorum, signal: AbortSignal.timeout(2_000) })
+    } catch (err) {
+      this.counters.recordWriteErrors++
+      throw err
+    }
   }
 
   async loadTask (id: string, signal?: AbortSignal): Promise<TaskStatus | undefined> {

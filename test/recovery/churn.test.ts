@@ -34,6 +34,8 @@ export default async (input, ctx) => {
 `
 
 const TASKS = 100
+/** How long a node needs, after a task's body returns, to save its result and tell the owner. */
+const REPORT_WINDOW_MS = 250
 /** Each node has 2 cores and each task asks for 1: at most 2 at once per node. */
 const NODE_CPU = 2
 const TASK_CPU = 1
@@ -103,8 +105,23 @@ describe('churn (6 node processes)', () => {
       const [id, attempt] = f.split('.')
       doneBy.set(id!, [...(doneBy.get(id!) ?? []), attempt!])
     }
-    const twice = [...doneBy].filter(([, attempts]) => attempts.length !== 1).map(([id]) => { const t = final.get(id); return `${t !== undefined ? describeStatus(t) : `${id} (not ended)`}\n  files ${story(id)}` })
+    // A body that returned in the last moments of its node (the kills follow completions here)
+    // may have died before its result was saved: nothing but the task knows it ran, and it runs
+    // again. That is the at-least-once limit of any scheduler; a completion its node outlived by
+    // REPORT_WINDOW_MS must never repeat.
+    const diedUnreported = (id: string, attempt: string): boolean => files.some(f => {
+      const [fid, fattempt, pid] = f.split('.')
+      if (fid !== id || fattempt !== attempt || !f.endsWith('.run')) return false
+      const end = Number(readFileSync(join(dir, f), 'utf8').trim().split(' ')[1])
+      const kill = killedAt.get(Number(pid))
+      return kill !== undefined && Number.isFinite(end) && kill - end < REPORT_WINDOW_MS
+    })
+    const repeats = [...doneBy].filter(([, attempts]) => attempts.length > 1)
+    const excused = repeats.filter(([id, attempts]) => attempts.slice().sort((a, b) => Number(a) - Number(b)).slice(0, -1).every(a => diedUnreported(id, a)))
+    const twice = repeats.filter(r => !excused.includes(r)).map(([id]) => { const t = final.get(id); return `${t !== undefined ? describeStatus(t) : `${id} (not ended)`}\n  files ${story(id)}` })
     expect.soft(twice, `tasks that completed more than once (killed nodes ${victims.map(v => `${v.index} pid ${v.pid}`).join(', ')})`).toEqual([])
+    // At most the tasks each killed node could have been finishing at once.
+    expect.soft(excused.length, 'completions lost with their node in its last moments').toBeLessThanOrEqual(victims.length * NODE_CPU / TASK_CPU)
     expect.soft(doneBy.size, 'tasks that completed').toBe(TASKS)
     for (const t of final.values()) if (t.state === 'succeeded') expect.soft(doneBy.get(t.id), `the completions of ${t.id}`).toContain(String(t.attempt))
     // Some tasks ran on a killed node and finished elsewhere.
