@@ -78,7 +78,7 @@ describe('tasks through the bidmesh command on a 3-process swarm', () => {
       const t = JSON.parse((await bidmesh(['task', id, '--json', '--api', owner.api])).stdout)
       node = t.node ?? ''
       return t.state === 'running'
-    }, 'the task to run', 20_000, 100)
+    }, 'the task to run', 45_000, 100)
     const victim = members.find(m => m.peerId === node)!
     expect(victim.index).not.toBe(0)
     process.kill(victim.pid, 'SIGKILL')
@@ -89,5 +89,5 @@ describe('tasks through the bidmesh command on a 3-process swarm', () => {
     expect(t.attempt).toBe(2)
     expect(t.node).not.toBe(victim.peerId)
     expect(t.result.stdoutTail).toBe('survived')
-  })
+  }, 120_000)
 })

@@ -178,6 +178,8 @@ describe('workflows on a 3-node swarm', () => {
       ]
     })
     await waitFor(async () => (await driver.workflows.get(id))?.counts.running === 2, 'both tasks to run', 20_000)
+    // "running" is the node's word; the bodies mark their start themselves.
+    await waitFor(() => readdirSync(marks).filter(f => f.startsWith('cancel-')).length === 2, 'both task bodies to start', 20_000)
     const ids = (await driver.workflows.get(id))!.tasks!.filter(t => t.state === 'running').map(t => t.taskId!)
     // The request goes from node 0 to the driver over gossip; the answer is the recorded state.
     const after = await swarm.nodes[0]!.workflows.cancel(id)
