@@ -135,7 +135,9 @@ export class RecordStore {
       }
       await writeLocalRecord(this.datastore, key, bytes)
     })
+    // A newer version that need not live on (a finished task) ends the republishing of older ones.
     if (opts.live !== false) this.live.set(keyString(key), { kind, id, bytes })
+    else this.live.delete(keyString(key))
     const targets = this.replicas.closest(key, this.replicaCount)
     this.counters.puts++
     const acks = await this.untilQuorum(targets.map(async p => await this.replicas.putTo(p, key, bytes, signal).catch(() => false)), quorum)
