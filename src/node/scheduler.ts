@@ -96,7 +96,7 @@ export class Scheduler implements TaskService {
   constructor (private readonly init: SchedulerInit) {
     this.now = init.now ?? Date.now
     this.tasks = new TaskTable(init.self)
-    this.records = new TaskRecords(init.store, this.now)
+    this.records = new TaskRecords(init.store, this.now, peer => init.view.status(peer) === 'dead')
     this.recovery = new RecoveryLeader({
       self: init.self,
       view: init.view,

@@ -4,8 +4,8 @@ import { isFinal, type TaskStatus } from '../core/task-state.js'
 export interface TaskRecordStore {
   put: (kind: 'ckpt', id: string, rec: { attempt: number, seq: number, body: Uint8Array }, opts?: { quorum?: number, signal?: AbortSignal, live?: boolean }) => Promise<{ acks: number, bytes: number }>
   putJson: (kind: 'task' | 'result', id: string, rec: { attempt: number, seq: number, value: unknown }, opts?: { quorum?: number, signal?: AbortSignal, live?: boolean }) => Promise<{ acks: number, bytes: number }>
-  get: (kind: 'ckpt', id: string, opts?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<{ attempt: number, seq: number, body: Uint8Array } | undefined>
-  getJson: <T = unknown>(kind: 'task' | 'result', id: string, opts?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<{ header: { attempt: number, seq: number, author: string, at: number }, value: T } | undefined>
+  get: (kind: 'ckpt', id: string, opts?: { signal?: AbortSignal, timeoutMs?: number, skip?: (peer: string) => boolean }) => Promise<{ attempt: number, seq: number, body: Uint8Array } | undefined>
+  getJson: <T = unknown>(kind: 'task' | 'result', id: string, opts?: { signal?: AbortSignal, timeoutMs?: number, skip?: (peer: string) => boolean }) => Promise<{ header: { attempt: number, seq: number, author: string, at: number }, value: T } | undefined>
 }
 
 /** What an executor records in `result/<id>`: the end of one attempt, readable after both ends die. */
@@ -41,7 +41,11 @@ export class TaskRecords {
   private readonly dirty = new Map<string, { kind: 'task', id: string, attempt: number, value: unknown, live: boolean }>()
   private flushTimer?: ReturnType<typeof setTimeout>
 
-  constructor (private readonly store: TaskRecordStore | undefined, private readonly now: () => number, private readonly flushMs = 50) {}
+  /**
+   * `isDead` is the failure detector's verdict: reads skip those peers rather than wait out a
+   * frozen one's silence.
+   */
+  constructor (private readonly store: TaskRecordStore | undefined, private readonly now: () => number, private readonly isDead: (peer: string) => boolean = () => false, private readonly flushMs = 50) {}
 
   /** Writes what is waiting now (a clean stop), and stops the timer. */
   flush (): void {
@@ -93,20 +97,23 @@ export class TaskRecords {
   }
 
   async loadTask (id: string, signal?: AbortSignal): Promise<TaskStatus | undefined> {
-    const rec = await this.store?.getJson<TaskStatus>('task', id, { timeoutMs: 2_000, ...(signal !== undefined ? { signal } : {}) })
+    const rec = await this.store?.getJson<TaskStatus>('task', id, { timeoutMs: 2_000, skip: this.isDead, ...(signal !== undefined ? { signal } : {}) })
     if (rec === undefined || typeof rec.value !== 'object' || rec.value === null || rec.value.id !== id) return undefined
     return rec.value
   }
 
   async loadResult (id: string, signal?: AbortSignal): Promise<{ attempt: number, value: ResultRecord } | undefined> {
-    const rec = await this.store?.getJson<ResultRecord>('result', id, { timeoutMs: 2_000, ...(signal !== undefined ? { signal } : {}) })
+    const rec = await this.store?.getJson<ResultRecord>('result', id, { timeoutMs: 2_000, skip: this.isDead, ...(signal !== undefined ? { signal } : {}) })
     if (rec === undefined || typeof rec.value !== 'object' || rec.value === null) return undefined
     return { attempt: rec.header.attempt, value: rec.value }
   }
 
   /** The newest checkpoint of a task, from any attempt; undefined when none was saved. */
   async loadCheckpoint (id: string, signal?: AbortSignal): Promise<{ attempt: number, seq: number, body: Uint8Array } | undefined> {
-    return await this.store?.get('ckpt', id, { timeoutMs: 2_000, ...(signal !== undefined ? { signal } : {}) })
+    // A short wait: live replicas answer in milliseconds, and a frozen one this node does not yet
+    // know to be dead would otherwise hold the restart for the whole timeout. At the timeout the
+    // best copy found so far is used.
+    return await this.store?.get('ckpt', id, { timeoutMs: 750, skip: this.isDead, ...(signal !== undefined ? { signal } : {}) })
   }
 
   /** Saves a checkpoint; resolves once `quorum` replicas confirmed it, rejects with the store's reason. */

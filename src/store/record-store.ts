@@ -55,6 +55,11 @@ export interface PutOptions {
 export interface GetOptions {
   signal?: AbortSignal
   timeoutMs?: number
+  /**
+   * Peers not to ask (the caller's failure detector says they are dead). A frozen peer still
+   * accepts connections but never answers: asking it makes every read wait out its timeout.
+   */
+  skip?: (peer: string) => boolean
 }
 
 export interface RecordStoreStats { puts: number, gets: number, refused: number, repaired: number, republished: number }
@@ -196,7 +201,8 @@ export class RecordStore {
     const key = recordKey(kind, id)
     const signal = this.signal(opts.signal, opts.timeoutMs ?? this.init.getTimeoutMs ?? 5_000)
     // Twice the replica set: after peers join or leave, copies sit a little farther out.
-    const targets = this.replicas.closest(key, 2 * this.replicaCount)
+    const skip = opts.skip
+    const targets = this.replicas.closest(key, 2 * this.replicaCount).filter(p => skip === undefined || !skip(p.toString()))
     const [local, answers] = await Promise.all([
       this.verifiedLocal(key),
       Promise.all(targets.map(async p => await this.replicas.getFrom(p, key, signal).catch((): GetAnswer => ({ peer: p, answered: false, closer: [] }))))
