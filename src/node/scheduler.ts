@@ -23,6 +23,7 @@ import { TaskTable } from './task-table.js'
 import type { FrameworkInfo, LogsPage, SubmitOptions, TaskLogLine, TaskService } from './task-service.js'
 import { decodeTaskWire, encodeTaskWire, MAX_RESULT_BYTES, MAX_TASK_FRAME_BYTES, TASK_PROTOCOL, TASK_WIRE_VERSION, type TaskAdopt, type TaskCheckpointNote, type TaskRequest, type TaskUpdate, type TaskWireMessage } from './task-wire.js'
 import { auctionTaskFromSpec } from '../bidding/task.js'
+import { StaleRecordError } from '../store/errors.js'
 import { RecoveryLeader } from './recovery.js'
 import { TaskRpc } from './task-rpc.js'
 import { FinalReports } from './final-reports.js'
@@ -530,7 +531,7 @@ export class Scheduler implements TaskService {
       const copy = this.tasks.get(info.taskId)
       if (copy === undefined || copy.submitter !== deadOwner || copy.attempt !== info.attempt) continue
       const heir = this.recovery.leaderOf(info.taskId) ?? this.init.self
-      const msg: TaskAdopt = { type: 'adopt', v: TASK_WIRE_VERSION, task: copy.id, attempt: copy.attempt, spec: copy.spec, submittedAt: copy.submittedAt, retries: copy.retries, recoveries: copy.recoveries, deadOwner }
+      const msg = adoptMessage(copy, deadOwner)
       if (heir === this.init.self) { this.onAdopt(msg, heir); continue }
       this.tasks.set({ ...copy, submitter: heir })
       this.sendTask(heir, msg)
@@ -541,7 +542,7 @@ export class Scheduler implements TaskService {
       const copy = this.tasks.get(report.task)
       if (copy === undefined || copy.submitter !== deadOwner || copy.attempt !== report.attempt) continue
       const heir = this.recovery.leaderOf(report.task) ?? this.init.self
-      const msg: TaskAdopt = { type: 'adopt', v: TASK_WIRE_VERSION, task: copy.id, attempt: copy.attempt, spec: copy.spec, submittedAt: copy.submittedAt, retries: copy.retries, recoveries: copy.recoveries, deadOwner }
+      const msg = adoptMessage(copy, deadOwner)
       if (heir === this.init.self) {
         this.finals.onAck(report.task, report.attempt)
         this.onAdopt(msg, heir)
@@ -705,7 +706,7 @@ export class Scheduler implements TaskService {
     try {
       await this.records.saveCheckpoint(task, attempt, seq, bytes, Math.min(quorum, reachable), signal)
     } catch (err) {
-      if (err instanceof Error && /stale|newer|lower attempt/i.test(err.message)) void this.init.runner.get(task)?.cancel(`a newer attempt exists: ${err.message}`)
+      if (err instanceof StaleRecordError) void this.init.runner.get(task)?.cancel(`a newer attempt exists: ${err.message}`)
       throw err
     }
     const at = this.now()
@@ -932,6 +933,11 @@ export class Scheduler implements TaskService {
       this.handleAuctioneer(this.auctioneer.plan(now, this.peerViews(), Math.random))
     }, Math.max(0, next - this.now()))
   }
+}
+
+/** Executor → heir: the task, as the executor knows it, for the peer taking over from a dead owner. */
+function adoptMessage (copy: TaskStatus, deadOwner: string): TaskAdopt {
+  return { type: 'adopt', v: TASK_WIRE_VERSION, task: copy.id, attempt: copy.attempt, spec: copy.spec, submittedAt: copy.submittedAt, retries: copy.retries, recoveries: copy.recoveries, deadOwner }
 }
 
 /** What an executor tells the owner about a finished run. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bidmesh, isAlive, startCliSwarm, type SwarmMemberInfo } from '../helpers/cli.js'
+import { bidmesh, killCliSwarm, startCliSwarm, waitForSwarmFormed, type SwarmMemberInfo } from '../helpers/cli.js'
 import { waitFor } from '../helpers/wait.js'
 
 describe('tasks through the bidmesh command on a 3-process swarm', () => {
@@ -13,15 +13,11 @@ describe('tasks through the bidmesh command on a 3-process swarm', () => {
 
   beforeAll(async () => {
     ({ child, members } = await startCliSwarm(3, join(dir, 'swarm'), ['--cpu', '2', '--mem', '2048']))
-    await waitFor(async () => {
-      const r = await bidmesh(['status', '--json', '--api', members[0]!.api])
-      return r.code === 0 && JSON.parse(r.stdout).cluster.counts.alive === 3
-    }, 'the swarm to form', 30_000, 200)
+    await waitForSwarmFormed(members, 3)
   }, 90_000)
 
   afterAll(async () => {
-    if (child !== undefined && child.exitCode === null) child.kill('SIGKILL')
-    for (const m of members ?? []) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL')
+    killCliSwarm(child, members)
     rmSync(dir, { recursive: true, force: true })
   })
 

@@ -40,6 +40,20 @@ export async function startCliSwarm (nodes: number, dataDir: string, extra: stri
   return { child, members: JSON.parse(readFileSync(file, 'utf8')) as SwarmMemberInfo[], output: () => out }
 }
 
+/** Waits until the first member's `bidmesh status` counts `nodes` alive peers. */
+export async function waitForSwarmFormed (members: SwarmMemberInfo[], nodes: number): Promise<void> {
+  await waitFor(async () => {
+    const r = await bidmesh(['status', '--json', '--api', members[0]!.api])
+    return r.code === 0 && JSON.parse(r.stdout).cluster.counts.alive === nodes
+  }, 'the swarm to form', 30_000, 200)
+}
+
+/** Ends a CLI swarm and every node process it started, whatever state the test left them in. */
+export function killCliSwarm (child: ChildProcess | undefined, members: SwarmMemberInfo[] | undefined): void {
+  if (child !== undefined && child.exitCode === null) child.kill('SIGKILL')
+  for (const m of members ?? []) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL')
+}
+
 export function isAlive (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch { return false }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WorkflowStatus } from '../../src/workflow/index.js'
-import { bidmesh, isAlive, startCliSwarm, type SwarmMemberInfo } from '../helpers/cli.js'
+import { bidmesh, killCliSwarm, startCliSwarm, waitForSwarmFormed, type SwarmMemberInfo } from '../helpers/cli.js'
 import { waitFor } from '../helpers/wait.js'
 import { MARKING } from './helpers.js'
 
@@ -17,15 +17,11 @@ describe('SIGKILL of the node driving a workflow (4-process swarm)', () => {
   beforeAll(async () => {
     mkdirSync(marks)
     ;({ child, members } = await startCliSwarm(4, join(dir, 'swarm'), ['--cpu', '2', '--mem', '2048']))
-    await waitFor(async () => {
-      const r = await bidmesh(['status', '--json', '--api', members[0]!.api])
-      return r.code === 0 && JSON.parse(r.stdout).cluster.counts.alive === 4
-    }, 'the swarm to form', 30_000, 200)
+    await waitForSwarmFormed(members, 4)
   }, 90_000)
 
   afterAll(async () => {
-    if (child !== undefined && child.exitCode === null) child.kill('SIGKILL')
-    for (const m of members ?? []) if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL')
+    killCliSwarm(child, members)
     rmSync(dir, { recursive: true, force: true })
   })
 
